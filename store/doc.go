@@ -1,0 +1,20 @@
+// Package store is tend's MVCC keyspace: a deterministic state machine with
+// etcd v3 semantics, persisted in bbolt together with the last applied index.
+//
+// The contract, in the order a caller uses it:
+//
+//  1. Open a Store on a bbolt file. AppliedIndex reports the index of the last
+//     request whose effects are durable in that file; the caller (the Raft
+//     member) replays its log from the entry after it.
+//  2. Feed every committed write to Apply, in log order, each with its log
+//     index. The same sequence of (index, request) gives the same state on
+//     every member. Apply never consults the clock or the network.
+//  3. Serve reads (Range, lease lookups, HashKV) from the applied state at any
+//     time, from any goroutine.
+//  4. Watch streams see every event of every applied revision, in order,
+//     exactly once, from any uncompacted start revision.
+//  5. Close flushes pending backend work and releases the file.
+//
+// The store never knows who ordered the requests: it imports none of tend's
+// other packages and nothing about Raft, gRPC or the network.
+package store
