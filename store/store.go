@@ -82,9 +82,9 @@ func (s *Store) Range(r *pb.RangeRequest) (*pb.RangeResponse, error) { return ni
 
 // Lease is a granted lease as the store records it.
 type Lease struct {
-	ID         int64
-	TTL        int64 // granted TTL in seconds
-	Keys       [][]byte
+	ID   int64
+	TTL  int64 // granted TTL in seconds
+	Keys [][]byte
 }
 
 // Lease returns one lease; Leases all of them, by ID.
@@ -150,8 +150,10 @@ type WatchStream struct{}
 // NewWatchStream opens a stream of watches.
 func (s *Store) NewWatchStream() *WatchStream { return &WatchStream{} }
 
-// Watch starts a watch; id 0 assigns the next free ID (IDs start at 0, as
-// etcd's do when the client asks for auto IDs: pass AutoWatchID).
+// Watch starts a watch with the given ID, or with the next free one when id
+// is AutoWatchID (IDs then count up from 0, as etcd's do). It fails with
+// ErrCompacted-style cancellation delivered on Chan, not as an error, when
+// StartRev is compacted.
 func (w *WatchStream) Watch(id int64, r WatchRequest) (int64, error) { return 0, errNotImplemented }
 
 // AutoWatchID asks Watch to choose the ID.
