@@ -22,7 +22,10 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	// Each command lives in its own file; list its constructor here.
-	for _, newCmd := range []func() *cobra.Command{} {
+	for _, newCmd := range []func() *cobra.Command{
+		newPutCmd, newSetCmd, newGetCmd, newDelCmd, newWatchCmd, newTxnCmd,
+		newLeaseCmd, newMemberCmd, newEndpointCmd, newCompactCmd, newSnapshotCmd,
+	} {
 		root.AddCommand(newCmd())
 	}
 	return root

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func newEndpointCmd() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "endpoint",
+		Short: "Check the health and status of endpoints",
+	}
+	cf := addClientFlags(cmd)
+	cmd.PersistentFlags().BoolVar(&all, "cluster", false, "use every member's client URLs instead of --endpoints")
+	cmd.AddCommand(endpointHealthCmd(cf, &all), endpointStatusCmd(cf, &all))
+	return cmd
+}
+
+// endpoints returns --endpoints, or with --cluster the client URLs of all
+// members.
+func clusterEndpoints(ctx context.Context, cf *clientFlags, all bool) ([]string, error) {
+	if !all {
+		return cf.endpoints, nil
+	}
+	cli, err := cf.client()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	ctx, cancel := cf.commandContext(ctx)
+	defer cancel()
+	resp, err := cli.MemberList(ctx)
+	if err != nil {
+		return nil, cf.requestError("list members for --cluster", err)
+	}
+	var eps []string
+	for _, m := range resp.Members {
+		eps = append(eps, m.ClientURLs...)
+	}
+	return eps, nil
+}
+
+// oneEndpoint returns a copy of cf that talks to ep only.
+func oneEndpoint(cf *clientFlags, ep string) *clientFlags {
+	c := *cf
+	c.endpoints = []string{ep}
+	return &c
+}
+
+type endpointHealth struct {
+	Endpoint string `json:"endpoint"`
+	Health   bool   `json:"health"`
+	Took     string `json:"took"`
+	Error    string `json:"error,omitempty"`
+}
+
+func endpointHealthCmd(cf *clientFlags, all *bool) *cobra.Command {
+	return &cobra.Command{
+		Use:   "health",
+		Short: "Check each endpoint with a linearizable read and an alarm check",
+		Long: `Health reads the key "health" linearizably through each endpoint (so the
+member must reach a quorum) and checks that no alarm is raised, like etcdctl.
+It exits 1 when any endpoint is unhealthy.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cf.checkWriteOut("endpoint health", "simple", "table", "json"); err != nil {
+				return err
+			}
+			eps, err := clusterEndpoints(cmd.Context(), cf, *all)
+			if err != nil {
+				return err
+			}
+			var hs []endpointHealth
+			for _, ep := range eps {
+				hs = append(hs, checkHealth(cmd.Context(), oneEndpoint(cf, ep)))
+			}
+			out := cmd.OutOrStdout()
+			switch cf.writeOut {
+			case "json":
+				if err := printJSON(out, hs); err != nil {
+					return err
+				}
+			case "table":
+				var rows [][]string
+				for _, h := range hs {
+					rows = append(rows, []string{h.Endpoint, strconv.FormatBool(h.Health), h.Took, h.Error})
+				}
+				printTable(out, []string{"endpoint", "health", "took", "error"}, rows)
+			default:
+				for _, h := range hs {
+					if h.Health {
+						fmt.Fprintf(out, "%s is healthy: successfully committed proposal: took = %s\n", h.Endpoint, h.Took)
+					} else {
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s is unhealthy: failed to commit proposal: %s\n", h.Endpoint, h.Error)
+					}
+				}
+			}
+			for _, h := range hs {
+				if !h.Health {
+					return errors.New("unhealthy cluster (see the endpoints above)")
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func checkHealth(ctx context.Context, cf *clientFlags) endpointHealth {
+	h := endpointHealth{Endpoint: cf.endpoints[0]}
+	cli, err := cf.client()
+	if err != nil {
+		h.Error = err.Error()
+		return h
+	}
+	defer cli.Close()
+	start := time.Now()
+	ctx, cancel := cf.commandContext(ctx)
+	defer cancel()
+	_, err = cli.Get(ctx, "health")
+	// A permission error still proves the request went through consensus.
+	if err != nil && !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		h.Error = err.Error()
+		return h
+	}
+	h.Took = time.Since(start).String()
+	alarms, err := cli.AlarmList(ctx)
+	if err != nil {
+		h.Error = fmt.Sprintf("list alarms: %v", err)
+		return h
+	}
+	if len(alarms.Alarms) > 0 {
+		var names []string
+		for _, a := range alarms.Alarms {
+			names = append(names, a.Alarm.String())
+		}
+		h.Error = "active alarm(s): " + strings.Join(names, " ")
+		return h
+	}
+	h.Health = true
+	return h
+}
+
+type endpointStatus struct {
+	Endpoint string                   `json:"Endpoint"`
+	Status   *clientv3.StatusResponse `json:"Status"`
+}
+
+var statusHeader = []string{
+	"endpoint", "ID", "version", "storage version", "db size", "in use", "percentage not in use", "quota",
+	"is leader", "is learner", "raft term", "raft index", "raft applied index", "errors",
+	"downgrade target version", "downgrade enabled",
+}
+
+func endpointStatusCmd(cf *clientFlags, all *bool) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Print each endpoint's member ID, version, db size, leader, raft term and index",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cf.checkWriteOut("endpoint status", "simple", "table", "json"); err != nil {
+				return err
+			}
+			eps, err := clusterEndpoints(cmd.Context(), cf, *all)
+			if err != nil {
+				return err
+			}
+			cli, err := cf.client()
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			var sts []endpointStatus
+			for _, ep := range eps {
+				ctx, cancel := cf.commandContext(cmd.Context())
+				resp, err := cli.Status(ctx, ep)
+				cancel()
+				if err != nil {
+					return oneEndpoint(cf, ep).requestError(fmt.Sprintf("status of %s", ep), err)
+				}
+				sts = append(sts, endpointStatus{Endpoint: ep, Status: resp})
+			}
+			out := cmd.OutOrStdout()
+			if cf.writeOut == "json" {
+				return printJSON(out, sts)
+			}
+			var rows [][]string
+			for _, s := range sts {
+				r := s.Status
+				notInUse := "0%"
+				if r.DbSize > 0 {
+					notInUse = fmt.Sprintf("%d%%", 100-r.DbSizeInUse*100/r.DbSize)
+				}
+				rows = append(rows, []string{
+					s.Endpoint,
+					fmt.Sprintf("%x", r.Header.MemberId),
+					r.Version,
+					r.StorageVersion,
+					humanize.Bytes(uint64(r.DbSize)),
+					humanize.Bytes(uint64(r.DbSizeInUse)),
+					notInUse,
+					humanize.Bytes(uint64(r.DbSizeQuota)),
+					fmt.Sprint(r.Leader == r.Header.MemberId),
+					fmt.Sprint(r.IsLearner),
+					fmt.Sprint(r.RaftTerm),
+					fmt.Sprint(r.RaftIndex),
+					fmt.Sprint(r.RaftAppliedIndex),
+					strings.Join(r.Errors, ", "),
+					r.DowngradeInfo.GetTargetVersion(),
+					strconv.FormatBool(r.DowngradeInfo.GetEnabled()),
+				})
+			}
+			if cf.writeOut == "table" {
+				printTable(out, statusHeader, rows)
+			} else {
+				printRows(out, rows)
+			}
+			return nil
+		},
+	}
+}
