@@ -1,8 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"net/url"
-	"testing"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -11,27 +12,34 @@ import (
 
 // startEtcd runs a real one-member etcd on loopback ports the kernel picks
 // and returns its client endpoint. It stops when the test ends.
-func startEtcd(tb testing.TB, dir string) (endpoint string, stop func()) {
-	tb.Helper()
+func startEtcd(dir string) (endpoint string, stop func(), err error) {
 	cfg := embed.NewConfig()
 	cfg.Dir = dir
 	cfg.Name = "oracle"
 	u, _ := url.Parse("http://127.0.0.1:0")
-	cfg.ListenClientUrls = []url.URL{*u}
-	cfg.AdvertiseClientUrls = []url.URL{*u}
+	// The client URL is advertised (member list, endpoint --cluster), so it
+	// needs its real port: take one the kernel picks and hand it over.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("pick a client port: %w", err)
+	}
+	cu, _ := url.Parse("http://" + l.Addr().String())
+	l.Close()
+	cfg.ListenClientUrls = []url.URL{*cu}
+	cfg.AdvertiseClientUrls = []url.URL{*cu}
 	cfg.ListenPeerUrls = []url.URL{*u}
 	cfg.AdvertisePeerUrls = []url.URL{*u}
 	cfg.InitialCluster = cfg.Name + "=" + u.String()
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
-		tb.Fatalf("start embedded etcd: %v", err)
+		return "", nil, fmt.Errorf("start embedded etcd: %w", err)
 	}
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(20 * time.Second):
 		e.Close()
-		tb.Fatal("embedded etcd not ready within 20s")
+		return "", nil, fmt.Errorf("embedded etcd not ready within 20s")
 	}
-	return e.Clients[0].Addr().String(), e.Close
+	return e.Clients[0].Addr().String(), e.Close, nil
 }
