@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Defaults for a Spec's zero fields.
@@ -172,7 +174,7 @@ func exitText(err error) string {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return "killed by " + ws.Signal().String()
+			return "killed by " + signalName(ws.Signal())
 		}
 	}
 	return err.Error()
@@ -184,4 +186,14 @@ func exitCode(r *run) int {
 		return -1
 	}
 	return r.cmd.ProcessState.ExitCode()
+}
+
+// signalName returns "SIGKILL" for syscall.SIGKILL, and so on.
+func signalName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		if name := unix.SignalName(s); name != "" {
+			return name
+		}
+	}
+	return sig.String()
 }

@@ -153,21 +153,21 @@ func (s *Supervisor) Reload(name string) error {
 func (s *Supervisor) Signal(name string, sig os.Signal) error {
 	c, err := s.child(name)
 	if err != nil {
-		return fmt.Errorf("signal %v to process %q: %w", sig, name, err)
+		return fmt.Errorf("signal %s to process %q: %w", signalName(sig), name, err)
 	}
 	c.mu.Lock()
 	r := c.cur
 	c.mu.Unlock()
 	if r == nil || r.exited() {
-		return fmt.Errorf("signal %v to process %q: %w", sig, name, notRunning(r))
+		return fmt.Errorf("signal %s to process %q: %w", signalName(sig), name, notRunning(r))
 	}
 	if err := r.cmd.Process.Signal(sig); err != nil {
 		if errors.Is(err, os.ErrProcessDone) {
-			return fmt.Errorf("signal %v to process %q: it exited meanwhile (check its log)", sig, name)
+			return fmt.Errorf("signal %s to process %q: it exited meanwhile (check its log)", signalName(sig), name)
 		}
-		return fmt.Errorf("signal %v to process %q (pid %d): %w", sig, name, r.pid, err)
+		return fmt.Errorf("signal %s to process %q (pid %d): %w", signalName(sig), name, r.pid, err)
 	}
-	s.logger.Info("signalled process", "process", name, "pid", r.pid, "signal", fmt.Sprint(sig))
+	s.logger.Info("signalled process", "process", name, "pid", r.pid, "signal", signalName(sig))
 	return nil
 }
 
