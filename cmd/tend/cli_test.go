@@ -479,3 +479,25 @@ func TestEndpointsFromEnvironment(t *testing.T) {
 		t.Errorf("ETCDCTL_ENDPOINTS: %v %q", err, out)
 	}
 }
+
+func TestBenchCommand(t *testing.T) {
+	var rep struct {
+		Op       string  `json:"op"`
+		Requests int     `json:"requests"`
+		Errors   int     `json:"errors"`
+		RPS      float64 `json:"requests_per_second"`
+		P99      int64   `json:"p99_ns"`
+	}
+	out := ok(t, nil, "bench", "put", "--total", "50", "--clients", "4", "--conns", "2", "--key-space-size", "10", "-w", "json")
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Op != "put" || rep.Requests != 50 || rep.Errors != 0 || rep.RPS <= 0 || rep.P99 <= 0 {
+		t.Errorf("bench put -w json = %q (%v)", out, err)
+	}
+	table := ok(t, nil, "bench", "range", "--total", "20", "--consistency", "s")
+	if !strings.Contains(table, "req/s") || !strings.Contains(table, "range") {
+		t.Errorf("bench range table = %q", table)
+	}
+	r := tend(t, nil, "bench", "range", "--total", "1", "--consistency", "q")
+	if r.err == nil || !strings.Contains(string(r.stderr), `--consistency "q"`) {
+		t.Errorf("bad consistency: %v %q", r.err, r.stderr)
+	}
+}

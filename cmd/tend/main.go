@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 	for _, newCmd := range []func() *cobra.Command{
 		newPutCmd, newSetCmd, newGetCmd, newDelCmd, newWatchCmd, newTxnCmd,
 		newLeaseCmd, newMemberCmd, newEndpointCmd, newCompactCmd, newSnapshotCmd,
+		newBenchCmd,
 	} {
 		root.AddCommand(newCmd())
 	}
