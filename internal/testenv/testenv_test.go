@@ -1,6 +1,10 @@
 package testenv
 
-import "testing"
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
 
 func TestProgramFindsSh(t *testing.T) {
 	if p := Program(t, "sh", "dash"); p == "" {
@@ -16,5 +20,18 @@ func TestProgramMissingSkips(t *testing.T) {
 	})
 	if !ok {
 		t.Fatal("a missing program must skip, not fail, without TEND_E2E=require")
+	}
+}
+
+func TestEtcdBinariesRun(t *testing.T) {
+	etcd, etcdctl := EtcdBinaries(t)
+	for _, p := range []string{etcd, etcdctl} {
+		out, err := exec.Command(p, "version").CombinedOutput()
+		if p == etcd {
+			out, err = exec.Command(p, "--version").CombinedOutput()
+		}
+		if err != nil || !strings.Contains(string(out), strings.TrimPrefix(EtcdVersion, "v")) {
+			t.Errorf("%s: %v %s", p, err, out)
+		}
 	}
 }
