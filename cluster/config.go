@@ -1,0 +1,192 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Defaults, as etcd's.
+const (
+	DefaultName                = "default"
+	DefaultListenClientURL     = "http://127.0.0.1:2379"
+	DefaultListenPeerURL       = "http://127.0.0.1:2380"
+	DefaultInitialClusterToken = "etcd-cluster"
+	DefaultMaxRequestBytes     = 1536 * 1024
+	DefaultMaxTxnOps           = 128
+	DefaultQuotaBackendBytes   = 2 * 1024 * 1024 * 1024
+	DefaultHeartbeatInterval   = 100 * time.Millisecond
+	DefaultElectionTimeout     = 1000 * time.Millisecond
+	DefaultSnapshotCount       = 10000
+
+	ClusterStateNew      = "new"
+	ClusterStateExisting = "existing"
+)
+
+// Config configures one member. Field names follow etcd's flags; a zero
+// field takes etcd's default (see NewConfig).
+type Config struct {
+	Name    string
+	DataDir string // "<Name>.etcd" when empty
+
+	ListenClientURLs    []string
+	AdvertiseClientURLs []string // ListenClientURLs when empty
+
+	ListenPeerURLs           []string
+	InitialAdvertisePeerURLs []string
+	// InitialCluster is "name=peer-url,..."; "<Name>=<first advertised peer
+	// URL>" when empty.
+	InitialCluster      string
+	InitialClusterState string // "new" or "existing"
+	InitialClusterToken string
+
+	MaxRequestBytes   uint
+	MaxTxnOps         uint
+	QuotaBackendBytes int64
+	HeartbeatInterval time.Duration
+	ElectionTimeout   time.Duration
+	// SnapshotCount is how many applied entries trigger a snapshot and WAL
+	// compaction.
+	SnapshotCount uint64
+
+	Logger *slog.Logger
+}
+
+// NewConfig returns a Config with every default filled in.
+func NewConfig() Config {
+	c := Config{}
+	c.setDefaults()
+	return c
+}
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.DataDir == "" {
+		c.DataDir = c.Name + ".etcd"
+	}
+	if len(c.ListenClientURLs) == 0 {
+		c.ListenClientURLs = []string{DefaultListenClientURL}
+	}
+	if len(c.AdvertiseClientURLs) == 0 {
+		c.AdvertiseClientURLs = c.ListenClientURLs
+	}
+	if len(c.ListenPeerURLs) == 0 {
+		c.ListenPeerURLs = []string{DefaultListenPeerURL}
+	}
+	if len(c.InitialAdvertisePeerURLs) == 0 {
+		c.InitialAdvertisePeerURLs = []string{DefaultListenPeerURL}
+	}
+	if c.InitialCluster == "" {
+		c.InitialCluster = c.Name + "=" + c.InitialAdvertisePeerURLs[0]
+	}
+	if c.InitialClusterState == "" {
+		c.InitialClusterState = ClusterStateNew
+	}
+	if c.InitialClusterToken == "" {
+		c.InitialClusterToken = DefaultInitialClusterToken
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxTxnOps == 0 {
+		c.MaxTxnOps = DefaultMaxTxnOps
+	}
+	if c.QuotaBackendBytes == 0 {
+		c.QuotaBackendBytes = DefaultQuotaBackendBytes
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = DefaultElectionTimeout
+	}
+	if c.SnapshotCount == 0 {
+		c.SnapshotCount = DefaultSnapshotCount
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// validate checks the filled Config; each error names the setting (by its
+// flag name) and the fix.
+func (c *Config) validate() error {
+	for _, l := range []struct {
+		flag string
+		urls []string
+	}{
+		{"listen-client-urls", c.ListenClientURLs},
+		{"advertise-client-urls", c.AdvertiseClientURLs},
+		{"listen-peer-urls", c.ListenPeerURLs},
+		{"initial-advertise-peer-urls", c.InitialAdvertisePeerURLs},
+	} {
+		for _, u := range l.urls {
+			if err := checkURL(u); err != nil {
+				return fmt.Errorf("--%s %q: %w", l.flag, u, err)
+			}
+		}
+	}
+	switch c.InitialClusterState {
+	case ClusterStateNew, ClusterStateExisting:
+	default:
+		return fmt.Errorf("--initial-cluster-state %q: want %q or %q", c.InitialClusterState, ClusterStateNew, ClusterStateExisting)
+	}
+	if c.HeartbeatInterval <= 0 {
+		return fmt.Errorf("--heartbeat-interval %v: must be positive", c.HeartbeatInterval)
+	}
+	if c.ElectionTimeout < 5*c.HeartbeatInterval {
+		return fmt.Errorf("--election-timeout %v: must be at least 5 times --heartbeat-interval (%v)", c.ElectionTimeout, c.HeartbeatInterval)
+	}
+	if c.QuotaBackendBytes < 0 {
+		return fmt.Errorf("--quota-backend-bytes %d: must not be negative", c.QuotaBackendBytes)
+	}
+	if _, err := parseInitialCluster(c.InitialCluster); err != nil {
+		return err
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("parse URL: %w", err)
+	}
+	if u.Scheme != "http" {
+		if u.Scheme == "https" {
+			return fmt.Errorf("TLS is not supported yet; use http://")
+		}
+		return fmt.Errorf("want an http:// URL such as http://127.0.0.1:2379")
+	}
+	if u.Host == "" {
+		return fmt.Errorf("want host:port, as in http://127.0.0.1:2379")
+	}
+	if u.Path != "" && u.Path != "/" {
+		return fmt.Errorf("a URL must not have a path (%q)", u.Path)
+	}
+	return nil
+}
+
+// parseInitialCluster parses "name=url,name=url2,..." into each name's peer
+// URLs, sorted.
+func parseInitialCluster(s string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, part := range strings.Split(s, ",") {
+		name, u, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || name == "" || u == "" {
+			return nil, fmt.Errorf("--initial-cluster %q: entry %q: want name=http://host:port", s, part)
+		}
+		if err := checkURL(u); err != nil {
+			return nil, fmt.Errorf("--initial-cluster %q: entry %q: %w", s, part, err)
+		}
+		out[name] = append(out[name], u)
+	}
+	for _, urls := range out {
+		sort.Strings(urls)
+	}
+	return out, nil
+}

@@ -1,0 +1,542 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/pkg/v3/idutil"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
+	"go.etcd.io/etcd/server/v3/storage/wal"
+	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
+	"go.etcd.io/raft/v3"
+	raftpb "go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tendkv/tend/cluster/v3rpc"
+	"github.com/tendkv/tend/store"
+)
+
+// Member is one running member of a tend cluster.
+type Member struct {
+	cfg Config
+	log *slog.Logger
+
+	id, cid uint64
+
+	membersMu sync.Mutex
+	members   []memberInfo // guarded by membersMu
+
+	store       *store.Store
+	node        raft.Node
+	raftStorage *raft.MemoryStorage
+	wal         *wal.WAL
+	snapshotter *snap.Snapshotter
+	transport   Transport
+
+	grpc       *grpc.Server
+	listeners  []net.Listener
+	clientURLs []string
+
+	reqIDs *idutil.Generator
+	wait   *waitRegistry
+
+	term      atomic.Uint64
+	lead      atomic.Uint64
+	committed atomic.Uint64
+
+	appliedMu sync.Mutex
+	applied   uint64        // guarded by appliedMu
+	appliedc  chan struct{} // closed and replaced when applied grows
+
+	readMu     sync.Mutex
+	readNext   *readNotifier // guarded by readMu: the round the next reader joins
+	readc      chan struct{}
+	readStates chan raft.ReadState
+
+	readyOnce sync.Once
+	readyc    chan struct{}
+
+	// Owned by the Ready loop.
+	confState *raftpb.ConfState
+	snapIndex uint64
+	samples   []appliedSample
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	loops  sync.WaitGroup
+	errMu  sync.Mutex
+	err    error // guarded by errMu: why the member stopped
+	done   chan struct{}
+}
+
+// requestTimeout bounds how long a proposal may wait to be applied.
+func (m *Member) requestTimeout() time.Duration {
+	return 5*time.Second + 2*m.cfg.ElectionTimeout
+}
+
+// walMetadata is what the WAL records once, at creation: who this member is.
+type walMetadata struct {
+	MemberID  uint64       `json:"member-id"`
+	ClusterID uint64       `json:"cluster-id"`
+	Members   []memberInfo `json:"members"`
+}
+
+// StartMember opens (or creates) the member's data directory, replays its
+// log, starts Raft, and serves the etcd v3 API on the client URLs. It
+// returns once serving; ReadyNotify tells when the member has a leader and
+// has caught up with its log.
+func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m = &Member{
+		cfg:        cfg,
+		log:        cfg.Logger.With("member", cfg.Name),
+		wait:       newWaitRegistry(),
+		appliedc:   make(chan struct{}),
+		readNext:   newReadNotifier(),
+		readc:      make(chan struct{}, 1),
+		readStates: make(chan raft.ReadState, 16),
+		readyc:     make(chan struct{}),
+		done:       make(chan struct{}),
+		transport:  noTransport{},
+	}
+	// closers undo what StartMember opened when a later step fails.
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				_ = closers[i]()
+			}
+		}
+	}()
+
+	memberDir := filepath.Join(cfg.DataDir, "member")
+	walDir := filepath.Join(memberDir, "wal")
+	snapDir := filepath.Join(memberDir, "snap")
+	if err := os.MkdirAll(snapDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", snapDir, err)
+	}
+	m.store, err = store.Open(filepath.Join(snapDir, "db"), store.Options{
+		MinLeaseTTL: minLeaseTTL(cfg),
+		Logger:      cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", snapDir, err)
+	}
+	closers = append(closers, m.store.Close)
+	m.snapshotter = snap.New(zap.NewNop(), snapDir)
+	m.raftStorage = raft.NewMemoryStorage()
+
+	rcfg := &raft.Config{
+		ElectionTick:    int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
+		HeartbeatTick:   1,
+		Storage:         m.raftStorage,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 512,
+		CheckQuorum:     true,
+		PreVote:         true,
+		Logger:          raftLogger{m.log},
+		// Committed entries carry at most this much per Ready, so one
+		// Ready never holds the whole log on replay.
+		MaxCommittedSizePerReady: 64 << 20,
+	}
+	var peers []raft.Peer
+	if wal.Exist(walDir) {
+		if err := m.restart(walDir, rcfg); err != nil {
+			return nil, err
+		}
+	} else {
+		if peers, err = m.bootstrap(walDir); err != nil {
+			return nil, err
+		}
+	}
+	closers = append(closers, m.wal.Close)
+	rcfg.ID = m.id
+	m.reqIDs = idutil.NewGenerator(uint16(m.id), time.Now())
+
+	for _, u := range cfg.ListenClientURLs {
+		pu, _ := url.Parse(u) // validated
+		l, err := net.Listen("tcp", pu.Host)
+		if err != nil {
+			return nil, fmt.Errorf("listen on --listen-client-urls %s: %w", u, err)
+		}
+		closers = append(closers, l.Close)
+		m.listeners = append(m.listeners, l)
+		m.clientURLs = append(m.clientURLs, "http://"+l.Addr().String())
+	}
+	m.setSelfClientURLs()
+
+	if peers != nil {
+		m.node = raft.StartNode(rcfg, peers)
+	} else {
+		m.node = raft.RestartNode(rcfg)
+	}
+	m.grpc = v3rpc.NewServer(m, v3rpc.Options{
+		MaxRequestBytes:   cfg.MaxRequestBytes,
+		MaxTxnOps:         cfg.MaxTxnOps,
+		QuotaBackendBytes: cfg.QuotaBackendBytes,
+		Logger:            m.log,
+	}, grpc.WaitForHandlers(true))
+
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.start()
+	m.log.Info("member started", "member-id", fmt.Sprintf("%x", m.id), "cluster-id", fmt.Sprintf("%x", m.cid),
+		"data-dir", cfg.DataDir, "client-urls", m.clientURLs)
+	return m, nil
+}
+
+// minLeaseTTL is etcd's: a lease must outlive a leader election
+// (1.5 election timeouts), in whole seconds.
+func minLeaseTTL(cfg Config) int64 {
+	ttl := (3*cfg.ElectionTimeout/2 + time.Second - 1) / time.Second
+	return int64(max(ttl, 1))
+}
+
+// setSelfClientURLs records this member's client URLs: the advertised ones,
+// or the bound addresses when those were left to their defaults.
+func (m *Member) setSelfClientURLs() {
+	urls := m.cfg.AdvertiseClientURLs
+	if equalStrings(urls, m.cfg.ListenClientURLs) {
+		urls = m.clientURLs
+	}
+	m.membersMu.Lock()
+	defer m.membersMu.Unlock()
+	for i := range m.members {
+		if m.members[i].ID == m.id {
+			m.members[i].ClientURLs = urls
+		}
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// bootstrap creates the WAL of a new member and returns the peers Raft
+// starts with.
+func (m *Member) bootstrap(walDir string) ([]raft.Peer, error) {
+	cfg := &m.cfg
+	if cfg.InitialClusterState == ClusterStateExisting {
+		return nil, fmt.Errorf("--initial-cluster-state existing: data dir %s has no WAL, and joining an existing cluster is not supported yet; use --initial-cluster-state new", cfg.DataDir)
+	}
+	if idx := m.store.AppliedIndex(); idx != 0 {
+		return nil, fmt.Errorf("data dir %s: the store has applied index %d but there is no WAL at %s: restore the WAL or start with an empty data dir", cfg.DataDir, idx, walDir)
+	}
+	members, self, err := initialMembers(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, len(members))
+	for i, mi := range members {
+		ids[i] = mi.ID
+	}
+	m.id, m.cid, m.members = self, clusterID(ids), members
+	meta, err := json.Marshal(walMetadata{MemberID: m.id, ClusterID: m.cid, Members: members})
+	if err != nil {
+		return nil, fmt.Errorf("encode WAL metadata: %w", err)
+	}
+	if m.wal, err = wal.Create(zap.NewNop(), walDir, meta); err != nil {
+		return nil, fmt.Errorf("create WAL %s: %w", walDir, err)
+	}
+	peers := make([]raft.Peer, len(members))
+	for i, mi := range members {
+		ctx, err := json.Marshal(mi)
+		if err != nil {
+			return nil, fmt.Errorf("encode member %s: %w", mi.Name, err)
+		}
+		peers[i] = raft.Peer{ID: mi.ID, Context: ctx}
+	}
+	m.confState = &raftpb.ConfState{}
+	return peers, nil
+}
+
+// restart loads the newest snapshot the WAL knows, opens the WAL after it
+// and replays the rest into Raft's storage. Committed entries after the
+// snapshot come back through the Ready loop; the store skips those it
+// already holds.
+func (m *Member) restart(walDir string, rcfg *raft.Config) error {
+	lg := zap.NewNop()
+	walSnaps, err := wal.ValidSnapshotEntries(lg, walDir)
+	if err != nil {
+		return fmt.Errorf("list snapshots in WAL %s: %w", walDir, err)
+	}
+	snapshot, err := m.snapshotter.LoadNewestAvailable(walSnaps)
+	if err != nil && !errors.Is(err, snap.ErrNoSnapshot) {
+		return fmt.Errorf("load snapshot: %w", err)
+	}
+	walSnap := &walpb.Snapshot{}
+	if snapshot != nil {
+		walSnap = newWALSnapshot(snapshot.GetMetadata())
+	}
+	meta, hs, ents, err := m.openWAL(walDir, walSnap)
+	if err != nil {
+		return err
+	}
+	var md walMetadata
+	if err := json.Unmarshal(meta, &md); err != nil {
+		m.wal.Close()
+		return fmt.Errorf("decode WAL metadata in %s: %w", walDir, err)
+	}
+	m.id, m.cid, m.members = md.MemberID, md.ClusterID, md.Members
+	m.confState = &raftpb.ConfState{}
+	if snapshot != nil {
+		if idx := m.store.AppliedIndex(); idx < snapshot.GetMetadata().GetIndex() {
+			m.wal.Close()
+			return fmt.Errorf("data dir %s: store applied index %d is behind snapshot index %d: the store file lost writes; restore it from a backup", m.cfg.DataDir, idx, snapshot.GetMetadata().GetIndex())
+		}
+		if err := m.raftStorage.ApplySnapshot(snapshot); err != nil {
+			m.wal.Close()
+			return fmt.Errorf("load snapshot %d into raft: %w", snapshot.GetMetadata().GetIndex(), err)
+		}
+		m.confState = proto.Clone(snapshot.GetMetadata().GetConfState()).(*raftpb.ConfState)
+		m.snapIndex = snapshot.GetMetadata().GetIndex()
+		rcfg.Applied = m.snapIndex
+	}
+	if hs != nil {
+		if err := m.raftStorage.SetHardState(hs); err != nil {
+			m.wal.Close()
+			return fmt.Errorf("load hard state into raft: %w", err)
+		}
+	}
+	if err := m.raftStorage.Append(ents); err != nil {
+		m.wal.Close()
+		return fmt.Errorf("load %d WAL entries into raft: %w", len(ents), err)
+	}
+	m.setApplied(m.snapIndex)
+	return nil
+}
+
+// openWAL opens the WAL at snapshot s and reads it, repairing a torn last
+// record once (a crash in the middle of a write), as etcd does.
+func (m *Member) openWAL(walDir string, s *walpb.Snapshot) (meta []byte, hs *raftpb.HardState, ents []*raftpb.Entry, err error) {
+	lg := zap.NewNop()
+	for repaired := false; ; repaired = true {
+		if m.wal, err = wal.Open(lg, walDir, s); err != nil {
+			return nil, nil, nil, fmt.Errorf("open WAL %s: %w", walDir, err)
+		}
+		meta, hs, ents, err = m.wal.ReadAll()
+		if err == nil {
+			return meta, hs, ents, nil
+		}
+		m.wal.Close()
+		if repaired || !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, nil, nil, fmt.Errorf("read WAL %s: %w", walDir, err)
+		}
+		if !wal.Repair(lg, walDir) {
+			return nil, nil, nil, fmt.Errorf("repair WAL %s: %w", walDir, err)
+		}
+		m.log.Warn("repaired torn WAL tail", "wal-dir", walDir)
+	}
+}
+
+// ClientURLs are the addresses the member serves the etcd API on, as bound
+// (a port 0 in --listen-client-urls shows the real port).
+func (m *Member) ClientURLs() []string { return append([]string(nil), m.clientURLs...) }
+
+// ReadyNotify is closed once the member has a leader and has applied the
+// log it started with.
+func (m *Member) ReadyNotify() <-chan struct{} { return m.readyc }
+
+// Done is closed when the member has stopped, after Close or a fatal error.
+func (m *Member) Done() <-chan struct{} { return m.done }
+
+// Err is the fatal error that stopped the member; nil while it runs or
+// after a clean Close.
+func (m *Member) Err() error {
+	m.errMu.Lock()
+	defer m.errMu.Unlock()
+	return m.err
+}
+
+// Close stops the member and waits until it has released its files. It
+// returns the fatal error that stopped it earlier, if any.
+func (m *Member) Close() error {
+	m.stop(nil)
+	<-m.done
+	return m.Err()
+}
+
+// stop records why the member stops (nil: Close) and starts the shutdown.
+func (m *Member) stop(err error) {
+	m.errMu.Lock()
+	if err != nil && m.err == nil && m.ctx.Err() == nil {
+		m.err = err
+		m.log.Error("member stopping", "err", err)
+	}
+	m.errMu.Unlock()
+	m.cancel()
+}
+
+// start runs the member's goroutines. Each stops when m.ctx is cancelled;
+// the shutdown goroutine then stops gRPC (which waits for handlers), waits
+// for the loops, and releases Raft, the WAL and the store in that order.
+func (m *Member) start() {
+	m.loops.Add(3)
+	go func() { defer m.loops.Done(); m.runRaft() }()
+	go func() { defer m.loops.Done(); m.runReads() }()
+	go func() { defer m.loops.Done(); m.runLeaseExpiry() }()
+	serving := sync.WaitGroup{}
+	for _, l := range m.listeners {
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := m.grpc.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				m.stop(fmt.Errorf("serve %s: %w", l.Addr(), err))
+			}
+		}()
+	}
+	go func() {
+		<-m.ctx.Done()
+		m.grpc.Stop()
+		serving.Wait()
+		m.loops.Wait()
+		m.node.Stop()
+		var errs []error
+		if err := m.transport.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close transport: %w", err))
+		}
+		if err := m.wal.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close WAL: %w", err))
+		}
+		if err := m.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+		if err := errors.Join(errs...); err != nil {
+			m.errMu.Lock()
+			if m.err == nil {
+				m.err = err
+			}
+			m.errMu.Unlock()
+		}
+		m.log.Info("member stopped")
+		close(m.done)
+	}()
+}
+
+// The v3rpc.Backend methods.
+
+func (m *Member) ClusterID() uint64      { return m.cid }
+func (m *Member) MemberID() uint64       { return m.id }
+func (m *Member) Term() uint64           { return m.term.Load() }
+func (m *Member) Leader() uint64         { return m.lead.Load() }
+func (m *Member) CommittedIndex() uint64 { return m.committed.Load() }
+func (m *Member) Store() *store.Store    { return m.store }
+
+// AppliedIndex is the index of the last log entry applied.
+func (m *Member) AppliedIndex() uint64 {
+	m.appliedMu.Lock()
+	defer m.appliedMu.Unlock()
+	return m.applied
+}
+
+// Members lists the cluster's members.
+func (m *Member) Members() []*pb.Member {
+	m.membersMu.Lock()
+	defer m.membersMu.Unlock()
+	out := make([]*pb.Member, len(m.members))
+	for i, mi := range m.members {
+		out[i] = &pb.Member{ID: mi.ID, Name: mi.Name, PeerURLs: mi.PeerURLs, ClientURLs: mi.ClientURLs}
+	}
+	return out
+}
+
+// NewLeaseID returns a positive ID unique in the cluster: the member's ID
+// prefixes it, as etcd's request IDs.
+func (m *Member) NewLeaseID() int64 { return int64(m.reqIDs.Next() & (1<<63 - 1)) }
+
+// Propose replicates r and waits for its applied result.
+func (m *Member) Propose(ctx context.Context, r *pb.InternalRaftRequest) (proto.Message, error) {
+	r.ID = m.reqIDs.Next()
+	r.Header = &pb.RequestHeader{ID: r.ID}
+	data, err := proto.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
+	}
+	if len(data) > int(m.cfg.MaxRequestBytes) {
+		return nil, v3rpc.ErrRequestTooLarge
+	}
+	resc := m.wait.register(r.ID)
+	tctx, cancel := context.WithTimeout(ctx, m.requestTimeout())
+	defer cancel()
+	if err := m.node.Propose(tctx, data); err != nil {
+		m.wait.cancel(r.ID)
+		return nil, m.contextError(ctx, tctx, err)
+	}
+	select {
+	case res := <-resc:
+		return res.Resp, res.Err
+	case <-tctx.Done():
+		m.wait.cancel(r.ID)
+		return nil, m.contextError(ctx, tctx, tctx.Err())
+	case <-m.ctx.Done():
+		m.wait.cancel(r.ID)
+		return nil, v3rpc.ErrStopped
+	}
+}
+
+// contextError tells the caller's own cancellation from our timeout and
+// from a stopped member.
+func (m *Member) contextError(ctx, tctx context.Context, err error) error {
+	switch {
+	case m.ctx.Err() != nil || errors.Is(err, raft.ErrStopped):
+		return v3rpc.ErrStopped
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case tctx.Err() != nil:
+		return v3rpc.ErrTimeout
+	}
+	return err
+}
+
+// setApplied advances the applied index and wakes its waiters.
+func (m *Member) setApplied(idx uint64) {
+	m.appliedMu.Lock()
+	defer m.appliedMu.Unlock()
+	if idx <= m.applied {
+		return
+	}
+	m.applied = idx
+	close(m.appliedc)
+	m.appliedc = make(chan struct{})
+}
+
+// waitApplied returns once the applied index reaches idx.
+func (m *Member) waitApplied(ctx context.Context, idx uint64) error {
+	for {
+		m.appliedMu.Lock()
+		applied, ch := m.applied, m.appliedc
+		m.appliedMu.Unlock()
+		if applied >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,317 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
+	"go.etcd.io/raft/v3"
+	raftpb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tendkv/tend/cluster/v3rpc"
+	"github.com/tendkv/tend/store"
+)
+
+// snapshotCatchUpEntries is how many entries stay in Raft's memory behind a
+// snapshot, so a slightly slow follower catches up from the log instead of a
+// snapshot (etcd keeps as many).
+const snapshotCatchUpEntries = 5000
+
+// keepSnapshots is how many snapshot files stay on disk.
+const keepSnapshots = 5
+
+// runRaft is the Ready loop (see the package doc for its steps). It is the
+// only goroutine that writes the WAL, Raft's storage and the store.
+func (m *Member) runRaft() {
+	ticker := time.NewTicker(m.cfg.HeartbeatInterval)
+	defer ticker.Stop()
+	if m.voters() == 1 {
+		// Alone, there is no one to wait for: campaign at once instead
+		// of after an election timeout.
+		if err := m.node.Campaign(m.ctx); err != nil && m.ctx.Err() == nil {
+			m.stop(fmt.Errorf("campaign: %w", err))
+			return
+		}
+	}
+	leader := false
+	for {
+		select {
+		case <-ticker.C:
+			m.node.Tick()
+			if err := m.maybeSnapshot(); err != nil {
+				m.stop(err)
+				return
+			}
+		case rd := <-m.node.Ready():
+			if err := m.handleReady(rd, &leader); err != nil {
+				m.stop(err)
+				return
+			}
+			m.node.Advance()
+		case <-m.ctx.Done():
+			return
+		}
+	}
+}
+
+// voters counts the voting members this member starts with.
+func (m *Member) voters() int {
+	if n := len(m.confState.GetVoters()); n > 0 {
+		return n
+	}
+	m.membersMu.Lock()
+	defer m.membersMu.Unlock()
+	return len(m.members)
+}
+
+func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
+	if rd.SoftState != nil {
+		m.lead.Store(rd.SoftState.Lead)
+		isLeader := rd.SoftState.RaftState == raft.StateLeader
+		switch {
+		case isLeader && !*leader:
+			m.store.Promote(m.cfg.ElectionTimeout)
+			m.log.Info("became leader", "term", m.term.Load())
+		case !isLeader && *leader:
+			m.store.Demote()
+			m.log.Info("lost leadership", "leader", fmt.Sprintf("%x", rd.SoftState.Lead))
+		}
+		*leader = isLeader
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		m.term.Store(rd.HardState.GetTerm())
+		m.committed.Store(rd.HardState.GetCommit())
+	}
+	for _, rs := range rd.ReadStates {
+		select {
+		case m.readStates <- rs:
+		case <-m.ctx.Done():
+			return nil
+		}
+	}
+	// 1. A snapshot from the leader: its file and WAL record first, so a
+	// crash after the entries below still finds it.
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		// Restoring the store from a peer's snapshot comes with the peer
+		// transport; a single member never receives one.
+		return fmt.Errorf("receive snapshot at index %d: restoring from a peer is not supported yet", rd.Snapshot.GetMetadata().GetIndex())
+	}
+	// 2. HardState and entries, fsynced, before anything is sent.
+	if err := m.wal.Save(rd.HardState, rd.Entries); err != nil {
+		return fmt.Errorf("save %d entries to WAL: %w", len(rd.Entries), err)
+	}
+	if err := m.raftStorage.Append(rd.Entries); err != nil {
+		return fmt.Errorf("append %d entries to raft storage: %w", len(rd.Entries), err)
+	}
+	// 3. Messages.
+	m.transport.Send(rd.Messages)
+	// 4. Committed entries, into the store.
+	if err := m.apply(rd.CommittedEntries); err != nil {
+		return err
+	}
+	if m.lead.Load() != 0 && m.AppliedIndex() >= m.committed.Load() {
+		m.readyOnce.Do(func() { close(m.readyc) })
+	}
+	// 5. Snapshot and compact when enough has been applied. (Advance is the
+	// caller's.)
+	return m.maybeSnapshot()
+}
+
+// apply applies committed entries in order. A failing store stops the
+// member: a crash beats replicas that diverge.
+func (m *Member) apply(ents []*raftpb.Entry) error {
+	for _, e := range ents {
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+			if len(e.GetData()) > 0 {
+				if err := m.applyRequest(e); err != nil {
+					return err
+				}
+			}
+		case raftpb.EntryConfChange:
+			var cc raftpb.ConfChange
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
+			}
+			m.confState = m.node.ApplyConfChange(&cc)
+		case raftpb.EntryConfChangeV2:
+			var cc raftpb.ConfChangeV2
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
+			}
+			m.confState = m.node.ApplyConfChange(&cc)
+		}
+		m.setApplied(e.GetIndex())
+	}
+	return nil
+}
+
+func (m *Member) applyRequest(e *raftpb.Entry) error {
+	var r pb.InternalRaftRequest
+	if err := proto.Unmarshal(e.GetData(), &r); err != nil {
+		return fmt.Errorf("decode entry %d: %w", e.GetIndex(), err)
+	}
+	var res store.Result
+	if needsSpace(&r) && noSpace(m.store.Alarms()) {
+		// While NOSPACE is raised, writes that grow the keyspace fail on
+		// every member alike (etcd's capped applier); the alarm is part
+		// of the applied state, so replay decides the same way.
+		res = store.Result{Err: v3rpc.ErrNoSpace}
+	} else {
+		var err error
+		if res, err = m.store.Apply(e.GetIndex(), &r); err != nil {
+			return fmt.Errorf("apply entry %d: %w", e.GetIndex(), err)
+		}
+	}
+	m.wait.trigger(r.ID, res)
+	return nil
+}
+
+func noSpace(alarms []*pb.AlarmMember) bool {
+	for _, a := range alarms {
+		if a.Alarm == pb.AlarmType_NOSPACE {
+			return true
+		}
+	}
+	return false
+}
+
+// needsSpace reports whether r may grow the keyspace: puts, lease grants,
+// and txns with a put in either branch.
+func needsSpace(r *pb.InternalRaftRequest) bool {
+	switch {
+	case r.Put != nil, r.LeaseGrant != nil:
+		return true
+	case r.Txn != nil:
+		return txnPuts(r.Txn)
+	}
+	return false
+}
+
+func txnPuts(t *pb.TxnRequest) bool {
+	for _, ops := range [][]*pb.RequestOp{t.Success, t.Failure} {
+		for _, op := range ops {
+			switch u := op.Request.(type) {
+			case *pb.RequestOp_RequestPut:
+				return true
+			case *pb.RequestOp_RequestTxn:
+				if txnPuts(u.RequestTxn) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// durableAge is how old a sample of the store's AppliedIndex must be before
+// a snapshot may cover it. The store commits its batch every BatchInterval
+// (100ms), so an index applied durableAge ago is in its file; a snapshot
+// must never cover entries the store could still lose in a crash, since
+// the WAL drops them.
+const durableAge = 2 * time.Second
+
+// appliedSample is the store's AppliedIndex at a time.
+type appliedSample struct {
+	at  time.Time
+	idx uint64
+}
+
+// durableIndex samples the store's AppliedIndex and returns the newest
+// sample at least durableAge old (0 if none is).
+func (m *Member) durableIndex(now time.Time) uint64 {
+	if n := len(m.samples); n == 0 || now.Sub(m.samples[n-1].at) >= 100*time.Millisecond {
+		m.samples = append(m.samples, appliedSample{now, m.store.AppliedIndex()})
+	}
+	// Keep only the newest sample older than durableAge, and those after.
+	for len(m.samples) > 1 && now.Sub(m.samples[1].at) >= durableAge {
+		m.samples = m.samples[1:]
+	}
+	if now.Sub(m.samples[0].at) >= durableAge {
+		return m.samples[0].idx
+	}
+	return 0
+}
+
+// maybeSnapshot writes a Raft snapshot once SnapshotCount entries were
+// applied since the last, then lets the WAL and Raft's memory drop what it
+// covers. The snapshot index never passes what the store holds durably
+// (see durableIndex): everything at or below it may leave the log.
+func (m *Member) maybeSnapshot() error {
+	applied := m.AppliedIndex()
+	durable := m.durableIndex(time.Now())
+	if applied-m.snapIndex < m.cfg.SnapshotCount {
+		return nil
+	}
+	idx := min(applied, durable)
+	if idx <= m.snapIndex {
+		return nil
+	}
+	m.membersMu.Lock()
+	data, err := json.Marshal(m.members)
+	m.membersMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("encode members for snapshot: %w", err)
+	}
+	snapshot, err := m.raftStorage.CreateSnapshot(idx, m.confState, data)
+	if errors.Is(err, raft.ErrSnapOutOfDate) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create snapshot at index %d: %w", idx, err)
+	}
+	// The file first, then the WAL record naming it: restart only uses
+	// snapshots the WAL knows.
+	if err := m.snapshotter.SaveSnap(snapshot); err != nil {
+		return fmt.Errorf("save snapshot at index %d: %w", idx, err)
+	}
+	if err := m.wal.SaveSnapshot(newWALSnapshot(snapshot.GetMetadata())); err != nil {
+		return fmt.Errorf("record snapshot %d in WAL: %w", idx, err)
+	}
+	if err := m.wal.ReleaseLockTo(idx); err != nil {
+		return fmt.Errorf("release WAL up to %d: %w", idx, err)
+	}
+	compact := uint64(1)
+	if idx > snapshotCatchUpEntries {
+		compact = idx - snapshotCatchUpEntries
+	}
+	if err := m.raftStorage.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		return fmt.Errorf("compact raft log to %d: %w", compact, err)
+	}
+	m.snapIndex = idx
+	m.log.Info("saved snapshot", "snapshot-index", idx, "compacted-to", compact)
+	return m.purgeSnapshots()
+}
+
+// purgeSnapshots removes all but the newest keepSnapshots snapshot files.
+func (m *Member) purgeSnapshots() error {
+	dir := filepath.Join(m.cfg.DataDir, "member", "snap")
+	names, err := filepath.Glob(filepath.Join(dir, "*.snap"))
+	if err != nil {
+		return fmt.Errorf("list snapshots in %s: %w", dir, err)
+	}
+	// Names are <term>-<index>.snap in fixed-width hex: they sort by age.
+	sort.Strings(names)
+	for len(names) > keepSnapshots {
+		if err := os.Remove(names[0]); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove old snapshot: %w", err)
+		}
+		names = names[1:]
+	}
+	return nil
+}
+
+func newWALSnapshot(md *raftpb.SnapshotMetadata) *walpb.Snapshot {
+	return &walpb.Snapshot{
+		Index:     proto.Uint64(md.GetIndex()),
+		Term:      proto.Uint64(md.GetTerm()),
+		ConfState: md.GetConfState(),
+	}
+}

@@ -1,0 +1,167 @@
+package v3rpc
+
+import (
+	"context"
+	"fmt"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/protobuf/proto"
+)
+
+type kvServer struct {
+	pb.UnimplementedKVServer
+	b    Backend
+	hdr  header
+	opts Options
+}
+
+func (s *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	if err := checkRange(r); err != nil {
+		return nil, err
+	}
+	if !r.Serializable {
+		if err := s.b.LinearizableRead(ctx); err != nil {
+			return nil, toGRPCError(err)
+		}
+	}
+	resp, err := s.b.Store().Range(r)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	if resp.Header == nil {
+		resp.Header = &pb.ResponseHeader{}
+	}
+	s.hdr.fill(resp.Header)
+	return resp, nil
+}
+
+func (s *kvServer) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServer) error {
+	resp, err := s.Range(stream.Context(), r)
+	if err != nil {
+		return err
+	}
+	return stream.Send(&pb.RangeStreamResponse{RangeResponse: resp})
+}
+
+func (s *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := checkPut(r); err != nil {
+		return nil, err
+	}
+	if err := checkQuota(ctx, s.b, s.opts, putCost(r)); err != nil {
+		return nil, err
+	}
+	resp, err := propose[*pb.PutResponse](ctx, s.b, &pb.InternalRaftRequest{Put: r})
+	if err != nil {
+		return nil, err
+	}
+	s.hdr.fill(resp.Header)
+	return resp, nil
+}
+
+func (s *kvServer) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	if err := checkDelete(r); err != nil {
+		return nil, err
+	}
+	resp, err := propose[*pb.DeleteRangeResponse](ctx, s.b, &pb.InternalRaftRequest{DeleteRange: r})
+	if err != nil {
+		return nil, err
+	}
+	s.hdr.fill(resp.Header)
+	return resp, nil
+}
+
+func (s *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if err := checkTxn(r, int(s.opts.MaxTxnOps)); err != nil {
+		return nil, err
+	}
+	if _, _, err := checkDuplicates(r.Success); err != nil {
+		return nil, err
+	}
+	if _, _, err := checkDuplicates(r.Failure); err != nil {
+		return nil, err
+	}
+	if !isReadOnly(r) {
+		if err := checkQuota(ctx, s.b, s.opts, txnCost(r)); err != nil {
+			return nil, err
+		}
+	}
+	// A read-only txn goes through Raft too: correct, and rare enough.
+	resp, err := propose[*pb.TxnResponse](ctx, s.b, &pb.InternalRaftRequest{Txn: r})
+	if err != nil {
+		return nil, err
+	}
+	s.hdr.fill(resp.Header)
+	return resp, nil
+}
+
+func (s *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	resp, err := propose[*pb.CompactionResponse](ctx, s.b, &pb.InternalRaftRequest{Compaction: r})
+	if err != nil {
+		return nil, err
+	}
+	s.hdr.fill(resp.Header)
+	return resp, nil
+}
+
+// propose sends r through Raft and returns the applied response as T, with a
+// header, or the mapped error.
+func propose[T interface {
+	proto.Message
+	GetHeader() *pb.ResponseHeader
+}](ctx context.Context, b Backend, r *pb.InternalRaftRequest) (T, error) {
+	var zero T
+	msg, err := b.Propose(ctx, r)
+	if err != nil {
+		return zero, toGRPCError(err)
+	}
+	resp, ok := msg.(T)
+	if !ok {
+		return zero, toGRPCError(fmt.Errorf("apply %T: unexpected response %T", r, msg))
+	}
+	if resp.GetHeader() == nil {
+		// Every response type has a Header field; set it through reflection.
+		m := resp.ProtoReflect()
+		f := m.Descriptor().Fields().ByName("header")
+		m.Set(f, m.NewField(f))
+	}
+	return resp, nil
+}
+
+// Backend quota costs, as etcd estimates them.
+const (
+	kvOverhead    = 256
+	leaseOverhead = 64
+)
+
+func putCost(r *pb.PutRequest) int64 { return int64(kvOverhead + len(r.Key) + len(r.Value)) }
+
+func txnCost(r *pb.TxnRequest) int64 {
+	branch := func(ops []*pb.RequestOp) int64 {
+		var c int64
+		for _, op := range ops {
+			switch u := op.Request.(type) {
+			case *pb.RequestOp_RequestPut:
+				c += putCost(u.RequestPut)
+			case *pb.RequestOp_RequestTxn:
+				c += txnCost(u.RequestTxn)
+			}
+		}
+		return c
+	}
+	return max(branch(r.Success), branch(r.Failure))
+}
+
+// checkQuota refuses a write that would grow the backend past the quota,
+// raising the NOSPACE alarm through Raft first, as etcd's quota layer does.
+func checkQuota(ctx context.Context, b Backend, opts Options, cost int64) error {
+	if opts.QuotaBackendBytes <= 0 || b.Store().Size()+cost <= opts.QuotaBackendBytes {
+		return nil
+	}
+	_, _ = b.Propose(ctx, &pb.InternalRaftRequest{Alarm: &pb.AlarmRequest{
+		Action:   pb.AlarmRequest_ACTIVATE,
+		MemberID: b.MemberID(),
+		Alarm:    pb.AlarmType_NOSPACE,
+	}})
+	return rpctypes.ErrGRPCNoSpace
+}
