@@ -141,6 +141,12 @@ func gone(pid int) bool {
 	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
 
+// reaped reports whether pid, a child of this test process, has exited and
+// been waited for: not even a zombie is left.
+func reaped(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
 // syncBuffer is a bytes.Buffer safe for the writers of several goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
