@@ -114,8 +114,12 @@ func TestKillTimeoutEscalatesToSIGKILL(t *testing.T) {
 	spec.KillTimeout = 300 * time.Millisecond
 	old := startReady(t, s, spec, dir)
 
+	// Should escalation break, the context's SIGKILL ends the wait and
+	// Restart fails instead of hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	began := time.Now()
-	if err := s.Restart(context.Background(), "stubborn"); err != nil {
+	if err := s.Restart(ctx, "stubborn"); err != nil {
 		t.Fatalf("Restart: %v", err)
 	}
 	took := time.Since(began)
@@ -133,6 +137,31 @@ func TestKillTimeoutEscalatesToSIGKILL(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "killed by SIGKILL") {
 		t.Fatalf("log does not say the process was killed:\n%s", logs)
+	}
+}
+
+func TestRestartCanceledKillsAtOnceAndStaysDown(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := startSupervisor(t)
+	spec := serveSpec("stubborn", dir, "TEND_IGNORE_TERM=1")
+	spec.KillTimeout = time.Minute
+	old := startReady(t, s, spec, dir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	err := s.Restart(ctx, "stubborn")
+	if err == nil || !strings.Contains(err.Error(), `restart process "stubborn": killed pid `+strconv.Itoa(old)+` early: context deadline exceeded`) {
+		t.Fatalf("Restart with a short context: %v", err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Fatalf("Restart took %s; the context should cut the minute-long kill timeout", took)
+	}
+	if !reaped(old) {
+		t.Fatalf("pid %d still exists", old)
+	}
+	if pid := s.Pid("stubborn"); pid != 0 {
+		t.Fatalf("a new process %d started although the restart was canceled", pid)
 	}
 }
 
