@@ -48,6 +48,9 @@ type Spec struct {
 	RestartOnExit bool
 	// RestartBackoff is the first wait before such a restart; zero means 1s.
 	RestartBackoff time.Duration
+	// Splay is the longest random wait before Reload and Restart act, so
+	// that many hosts do not reload at the same moment; zero means none.
+	Splay time.Duration
 }
 
 // withDefaults validates s and fills its zero fields.
@@ -63,8 +66,8 @@ func (s Spec) withDefaults() (Spec, error) {
 			return s, fmt.Errorf("process %q: env entry %q is not KEY=VALUE (write it as NAME=value)", s.Name, kv)
 		}
 	}
-	if s.KillTimeout < 0 || s.RestartBackoff < 0 {
-		return s, fmt.Errorf("process %q: kill timeout %s and restart backoff %s must not be negative", s.Name, s.KillTimeout, s.RestartBackoff)
+	if s.KillTimeout < 0 || s.RestartBackoff < 0 || s.Splay < 0 {
+		return s, fmt.Errorf("process %q: kill timeout %s, restart backoff %s and splay %s must not be negative", s.Name, s.KillTimeout, s.RestartBackoff, s.Splay)
 	}
 	if s.KillSignal == 0 {
 		s.KillSignal = DefaultKillSignal

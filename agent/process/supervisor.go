@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -117,6 +118,9 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("restart process %q: %w", name, err)
 	}
+	if err := s.splay(ctx, c); err != nil {
+		return fmt.Errorf("restart process %q: %w", name, err)
+	}
 	c.op.Lock()
 	defer c.op.Unlock()
 	c.mu.Lock()
@@ -143,10 +147,32 @@ func (s *Supervisor) Reload(name string) error {
 	if sig == 0 {
 		return s.Restart(s.ctx, name)
 	}
-	if err := s.Signal(name, sig); err != nil {
-		return err
+	if err := s.splay(s.ctx, c); err != nil {
+		return fmt.Errorf("reload process %q: %w", name, err)
 	}
-	return nil
+	return s.Signal(name, sig)
+}
+
+// splay waits a random time below c's Splay, or until ctx is done or the
+// supervisor closes.
+func (s *Supervisor) splay(ctx context.Context, c *child) error {
+	c.mu.Lock()
+	limit := c.spec.Splay
+	c.mu.Unlock()
+	if limit <= 0 {
+		return nil
+	}
+	wait := rand.N(limit)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("canceled during the %s splay: %w", wait.Round(time.Millisecond), context.Cause(ctx))
+	case <-s.ctx.Done():
+		return fmt.Errorf("during the %s splay: %w", wait.Round(time.Millisecond), errClosed)
+	}
 }
 
 // Signal sends sig to the named process (its leader, not its group).

@@ -336,3 +336,40 @@ func TestStartErrors(t *testing.T) {
 		t.Fatalf("Restart of an unknown name: %v", err)
 	}
 }
+
+func TestSplayDelaysAndYieldsToCancel(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := startSupervisor(t)
+	spec := serveSpec("app", dir)
+	spec.ReloadSignal = syscall.SIGHUP
+	spec.Splay = time.Hour
+	pid := startReady(t, s, spec, dir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := s.Restart(ctx, "app")
+	if err == nil || !strings.Contains(err.Error(), `restart process "app": canceled during the`) {
+		t.Fatalf("Restart canceled during an hour-long splay: %v", err)
+	}
+	if got := s.Pid("app"); got != pid || exists(dir, "term", pid) {
+		t.Fatalf("a canceled splay still touched the process (pid %d -> %d)", pid, got)
+	}
+
+	// A pending Reload ends when the supervisor closes.
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- s.Reload("app") }()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-reloaded:
+		if err == nil || !strings.Contains(err.Error(), "supervisor is closed") {
+			t.Fatalf("Reload during Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Reload still waits for its splay after Close")
+	}
+	if exists(dir, "hup", pid) {
+		t.Fatal("SIGHUP sent although the splay never ended")
+	}
+}
