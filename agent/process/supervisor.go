@@ -32,7 +32,8 @@ type child struct {
 	spec    Spec
 	cur     *run // the latest run; nil before the first start
 	backoff time.Duration
-	gen     int // counts runs; a restart-on-exit acts only on its own run
+	gen     int  // counts runs; a restart-on-exit acts only on its own run
+	removed bool // Stop forgot this child: it must not start again
 }
 
 // NewSupervisor returns a supervisor with no processes. Close it to stop
@@ -131,6 +132,31 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 	}
 	if err := s.startLocked(c); err != nil {
 		return fmt.Errorf("restart process %q: %w", name, err)
+	}
+	return nil
+}
+
+// Stop stops the named process gracefully, as Restart does, and forgets
+// it, so its name may be started again. Use it when a configuration reload
+// drops a process.
+func (s *Supervisor) Stop(ctx context.Context, name string) error {
+	c, err := s.child(name)
+	if err != nil {
+		return fmt.Errorf("stop process %q: %w", name, err)
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	c.mu.Lock()
+	spec := c.spec
+	c.removed = true
+	c.mu.Unlock()
+	s.mu.Lock()
+	if s.children[name] == c {
+		delete(s.children, name)
+	}
+	s.mu.Unlock()
+	if err := s.stopLocked(ctx, c, spec); err != nil {
+		return fmt.Errorf("stop process %q: %w", name, err)
 	}
 	return nil
 }
@@ -292,7 +318,11 @@ func (s *Supervisor) startLocked(c *child) error {
 	c.mu.Lock()
 	spec := c.spec
 	gen := c.gen + 1
+	removed := c.removed
 	c.mu.Unlock()
+	if removed {
+		return errors.New("no such process (it was stopped and removed)")
+	}
 	r, err := start(spec, &s.wg, func(r *run) { s.exited(c, r, gen) })
 	if err != nil {
 		return err
@@ -342,7 +372,7 @@ func (s *Supervisor) restartAfter(c *child, gen int, wait time.Duration) {
 	c.op.Lock()
 	defer c.op.Unlock()
 	c.mu.Lock()
-	stale := c.gen != gen || c.cur == nil || c.cur.expected()
+	stale := c.removed || c.gen != gen || c.cur == nil || c.cur.expected()
 	name := c.spec.Name
 	c.mu.Unlock()
 	if stale {

@@ -373,3 +373,24 @@ func TestSplayDelaysAndYieldsToCancel(t *testing.T) {
 		t.Fatal("SIGHUP sent although the splay never ended")
 	}
 }
+
+func TestStopForgetsProcess(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := startSupervisor(t)
+	pid := startReady(t, s, serveSpec("app", dir), dir)
+
+	if err := s.Stop(context.Background(), "app"); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if !exists(dir, "term", pid) || !reaped(pid) {
+		t.Fatalf("pid %d was not stopped gracefully and reaped", pid)
+	}
+	if err := s.Restart(context.Background(), "app"); err == nil || !strings.Contains(err.Error(), "no such process") {
+		t.Fatalf("Restart after Stop: %v", err)
+	}
+	if err := s.Stop(context.Background(), "app"); err == nil {
+		t.Fatal("second Stop succeeded")
+	}
+	// The name is free again.
+	startReady(t, s, serveSpec("app", dir), dir)
+}
