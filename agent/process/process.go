@@ -23,6 +23,9 @@ const (
 	// maxRestartBackoff caps the doubling backoff of a process that keeps
 	// exiting (unless RestartBackoff itself is larger).
 	maxRestartBackoff = time.Minute
+	// healthyRun is how long a process must run (and at least ten times
+	// RestartBackoff) for its next exit to count as a fresh failure.
+	healthyRun = 10 * time.Second
 )
 
 // Spec describes one supervised process.

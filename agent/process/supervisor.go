@@ -344,7 +344,7 @@ func (s *Supervisor) exited(c *child, r *run, gen int) {
 	c.mu.Lock()
 	spec := c.spec
 	ran := time.Since(r.started)
-	if ran > 10*c.backoff {
+	if ran >= max(10*spec.RestartBackoff, healthyRun) {
 		c.backoff = spec.RestartBackoff // it ran a good while: start over
 	}
 	wait := c.backoff
@@ -352,7 +352,11 @@ func (s *Supervisor) exited(c *child, r *run, gen int) {
 	c.mu.Unlock()
 	log := s.logger.With("process", spec.Name, "pid", r.pid, "exit-code", exitCode(r), "how", exitText(r.err), "ran", ran.Round(time.Millisecond))
 	if !spec.RestartOnExit {
-		log.Error("process exited (enable restart on exit to keep it running)")
+		if exitCode(r) == 0 {
+			log.Warn("process exited (enable restart on exit to keep it running)")
+		} else {
+			log.Error("process exited (enable restart on exit to keep it running)")
+		}
 		return
 	}
 	log.Error("process exited, restarting", "backoff", wait)
