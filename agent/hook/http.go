@@ -133,7 +133,7 @@ func (h *HTTP) Run(ctx context.Context, env Env) error {
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return fmt.Errorf("hook %q: %s %s: stopped after %d attempts: %w (last: %v)", h.name, h.req.Method, h.req.URL, i, context.Cause(ctx), last)
+				return h.stopped(ctx, i, last)
 			case <-t.C:
 			}
 		}
@@ -144,13 +144,18 @@ func (h *HTTP) Run(ctx context.Context, env Env) error {
 		}
 		last = err
 		if ctx.Err() != nil {
-			break
+			return h.stopped(ctx, i+1, last)
 		}
 	}
 	if attempts > 1 {
 		return fmt.Errorf("hook %q: %s %s: %w (after %d attempts)", h.name, h.req.Method, h.req.URL, last, attempts)
 	}
 	return fmt.Errorf("hook %q: %s %s: %w", h.name, h.req.Method, h.req.URL, last)
+}
+
+// stopped is Run's error when ctx ends after made attempts.
+func (h *HTTP) stopped(ctx context.Context, made int, last error) error {
+	return fmt.Errorf("hook %q: %s %s: stopped after %d of %d attempts: %w (last: %v)", h.name, h.req.Method, h.req.URL, made, 1+h.req.Retries, context.Cause(ctx), last)
 }
 
 // send makes one attempt and returns the response status.
