@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // SignalTarget says which process a signal hook signals, and with what.
@@ -109,40 +111,22 @@ func readPidfile(path string) (int, error) {
 	return pid, nil
 }
 
-// signals lists the signal names ParseSignal accepts, in number order.
-var signals = []struct {
+// signals lists the signals of this platform that have names, in number
+// order (SIGHUP, SIGINT, ...).
+var signals = func() []namedSignal {
+	var list []namedSignal
+	for n := 1; n < 65; n++ {
+		sig := syscall.Signal(n)
+		if name := unix.SignalName(sig); name != "" {
+			list = append(list, namedSignal{name, sig})
+		}
+	}
+	return list
+}()
+
+type namedSignal struct {
 	name string
 	sig  syscall.Signal
-}{
-	{"SIGHUP", syscall.SIGHUP},
-	{"SIGINT", syscall.SIGINT},
-	{"SIGQUIT", syscall.SIGQUIT},
-	{"SIGILL", syscall.SIGILL},
-	{"SIGTRAP", syscall.SIGTRAP},
-	{"SIGABRT", syscall.SIGABRT},
-	{"SIGBUS", syscall.SIGBUS},
-	{"SIGFPE", syscall.SIGFPE},
-	{"SIGKILL", syscall.SIGKILL},
-	{"SIGUSR1", syscall.SIGUSR1},
-	{"SIGSEGV", syscall.SIGSEGV},
-	{"SIGUSR2", syscall.SIGUSR2},
-	{"SIGPIPE", syscall.SIGPIPE},
-	{"SIGALRM", syscall.SIGALRM},
-	{"SIGTERM", syscall.SIGTERM},
-	{"SIGCHLD", syscall.SIGCHLD},
-	{"SIGCONT", syscall.SIGCONT},
-	{"SIGSTOP", syscall.SIGSTOP},
-	{"SIGTSTP", syscall.SIGTSTP},
-	{"SIGTTIN", syscall.SIGTTIN},
-	{"SIGTTOU", syscall.SIGTTOU},
-	{"SIGURG", syscall.SIGURG},
-	{"SIGXCPU", syscall.SIGXCPU},
-	{"SIGXFSZ", syscall.SIGXFSZ},
-	{"SIGVTALRM", syscall.SIGVTALRM},
-	{"SIGPROF", syscall.SIGPROF},
-	{"SIGWINCH", syscall.SIGWINCH},
-	{"SIGIO", syscall.SIGIO},
-	{"SIGSYS", syscall.SIGSYS},
 }
 
 // ParseSignal turns a signal name or number into a signal. It accepts
@@ -159,7 +143,7 @@ func ParseSignal(s string) (syscall.Signal, error) {
 				return e.sig, nil
 			}
 		}
-		return 0, fmt.Errorf("unknown signal %q (use a name like SIGHUP, or a number from 1 to 31)", s)
+		return 0, fmt.Errorf("unknown signal %q (use a name like SIGHUP, or a number from 1 to %d)", s, signals[len(signals)-1].sig)
 	}
 	upper := strings.ToUpper(text)
 	if !strings.HasPrefix(upper, "SIG") {
