@@ -30,7 +30,8 @@ func TestMain(m *testing.M) {
 
 // helper is the child program. Roles:
 //
-//	serve DIR      write DIR/ready.PID, print value=$TEND_VALUE, append to
+//	serve DIR      write DIR/ready.PID, print value=$TEND_VALUE (and
+//	               stderr-value=$TEND_VALUE to stderr), append to
 //	               DIR/hup.PID on SIGHUP, write DIR/term.PID on SIGTERM and
 //	               exit 0 (or keep running with TEND_IGNORE_TERM=1)
 //	exit DIR CODE  write DIR/ready.PID and exit with CODE
@@ -55,6 +56,7 @@ func helper(role string, args []string) int {
 		sigs := make(chan os.Signal, 4)
 		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
 		fmt.Printf("value=%s\n", os.Getenv("TEND_VALUE"))
+		fmt.Fprintf(os.Stderr, "stderr-value=%s\n", os.Getenv("TEND_VALUE"))
 		mark("ready")
 		deadline := time.After(time.Minute) // never outlive a broken test by much
 		for {

@@ -255,11 +255,17 @@ func TestExitWithoutRestart(t *testing.T) {
 func TestUpdateRestartsWithNewEnvAndForwardsOutput(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := startSupervisor(t)
-	out := &syncBuffer{}
+	out, errOut := &syncBuffer{}, &syncBuffer{}
 	spec := serveSpec("app", dir, "TEND_VALUE=one")
-	spec.Stdout = out
-	old := startReady(t, s, spec, dir)
-	waitFor(t, "first output", 5*time.Second, func() bool { return strings.Contains(out.String(), "value=one\n") })
+	spec.Stdout, spec.Stderr = out, errOut
+	// Update of a name not started yet starts it.
+	if err := s.Update(context.Background(), spec); err != nil {
+		t.Fatalf("Update of a new name: %v", err)
+	}
+	old := s.Pid("app")
+	waitFor(t, "first output", 5*time.Second, func() bool {
+		return strings.HasPrefix(out.String(), "value=one\n") && strings.HasPrefix(errOut.String(), "stderr-value=one\n")
+	})
 
 	spec.Env = helperEnvFor("serve", "TEND_VALUE=two")
 	if err := s.Update(context.Background(), spec); err != nil {
