@@ -32,15 +32,7 @@ const keepSnapshots = 5
 func (m *Member) runRaft() {
 	ticker := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer ticker.Stop()
-	if m.voters() == 1 {
-		// Alone, there is no one to wait for: campaign at once instead
-		// of after an election timeout.
-		if err := m.node.Campaign(m.ctx); err != nil && m.ctx.Err() == nil {
-			m.stop(fmt.Errorf("campaign: %w", err))
-			return
-		}
-	}
-	leader := false
+	leader, campaigned := false, false
 	for {
 		select {
 		case <-ticker.C:
@@ -58,17 +50,24 @@ func (m *Member) runRaft() {
 		case <-m.ctx.Done():
 			return
 		}
+		if !campaigned && m.soleVoter() {
+			// Alone, there is no one to wait for: campaign at once
+			// instead of after an election timeout. Raft refuses until
+			// the member's own configuration is applied.
+			campaigned = true
+			if err := m.node.Campaign(m.ctx); err != nil && m.ctx.Err() == nil {
+				m.stop(fmt.Errorf("campaign: %w", err))
+				return
+			}
+		}
 	}
 }
 
-// voters counts the voting members this member starts with.
-func (m *Member) voters() int {
-	if n := len(m.confState.GetVoters()); n > 0 {
-		return n
-	}
-	m.membersMu.Lock()
-	defer m.membersMu.Unlock()
-	return len(m.members)
+// soleVoter reports whether the applied configuration has this member as
+// its only voter, and no leader is known yet.
+func (m *Member) soleVoter() bool {
+	v := m.confState.GetVoters()
+	return len(v) == 1 && v[0] == m.id && m.lead.Load() == 0
 }
 
 func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
@@ -216,7 +215,7 @@ func txnPuts(t *pb.TxnRequest) bool {
 // (100ms), so an index applied durableAge ago is in its file; a snapshot
 // must never cover entries the store could still lose in a crash, since
 // the WAL drops them.
-const durableAge = 2 * time.Second
+var durableAge = 2 * time.Second
 
 // appliedSample is the store's AppliedIndex at a time.
 type appliedSample struct {

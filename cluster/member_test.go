@@ -1,0 +1,159 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// testConfig is a one-member cluster on a free loopback port with fast
+// Raft timing.
+func testConfig(t *testing.T, dir string) Config {
+	t.Helper()
+	lvl := slog.LevelWarn
+	if os.Getenv("TEND_TEST_LOG") != "" {
+		lvl = slog.LevelDebug
+	}
+	return Config{
+		Name:                     "m1",
+		DataDir:                  dir,
+		ListenClientURLs:         []string{"http://127.0.0.1:0"},
+		ListenPeerURLs:           []string{"http://127.0.0.1:0"},
+		InitialAdvertisePeerURLs: []string{"http://127.0.0.1:12380"},
+		HeartbeatInterval:        10 * time.Millisecond,
+		ElectionTimeout:          100 * time.Millisecond,
+		Logger:                   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})),
+	}
+}
+
+// start starts a member and waits until it is ready; Cleanup closes it.
+func start(t *testing.T, cfg Config) *Member {
+	t.Helper()
+	m, err := StartMember(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("StartMember: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	select {
+	case <-m.ReadyNotify():
+	case <-m.Done():
+		t.Fatalf("member stopped before ready: %v", m.Err())
+	case <-time.After(10 * time.Second):
+		t.Fatal("member not ready within 10s")
+	}
+	return m
+}
+
+// client connects clientv3 to m; Cleanup closes it.
+func client(t *testing.T, m *Member) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   m.ClientURLs(),
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatalf("clientv3.New: %v", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// ctx is a per-call deadline for test requests.
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// eventually polls cond every 20ms until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPutGetTxnDelete(t *testing.T) {
+	m := start(t, testConfig(t, t.TempDir()))
+	cli := client(t, m)
+
+	put, err := cli.Put(ctx(t), "/a", "1")
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	h := put.Header
+	if h.ClusterId != m.ClusterID() || h.MemberId != m.MemberID() || h.RaftTerm == 0 || h.Revision != 2 {
+		t.Errorf("put header = %+v, want cluster %x member %x, term > 0, revision 2", h, m.ClusterID(), m.MemberID())
+	}
+	if _, err := cli.Put(ctx(t), "/b", "2"); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	get, err := cli.Get(ctx(t), "/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if len(get.Kvs) != 2 || string(get.Kvs[0].Value) != "1" || string(get.Kvs[1].Value) != "2" || get.Header.Revision != 3 {
+		t.Fatalf("get = %v at %d, want /a=1 /b=2 at 3", get.Kvs, get.Header.Revision)
+	}
+	ser, err := cli.Get(ctx(t), "/a", clientv3.WithSerializable())
+	if err != nil || len(ser.Kvs) != 1 {
+		t.Fatalf("serializable get = %v, %v", ser, err)
+	}
+
+	txn, err := cli.Txn(ctx(t)).
+		If(clientv3.Compare(clientv3.Value("/a"), "=", "1")).
+		Then(clientv3.OpPut("/a", "10"), clientv3.OpGet("/b")).
+		Else(clientv3.OpPut("/a", "bad")).Commit()
+	if err != nil {
+		t.Fatalf("txn: %v", err)
+	}
+	if !txn.Succeeded || string(txn.Responses[1].GetResponseRange().Kvs[0].Value) != "2" {
+		t.Fatalf("txn = %v, want success reading /b=2", txn)
+	}
+	ro, err := cli.Txn(ctx(t)).If(clientv3.Compare(clientv3.Value("/a"), "=", "1")).Else(clientv3.OpGet("/a")).Commit()
+	if err != nil || ro.Succeeded || string(ro.Responses[0].GetResponseRange().Kvs[0].Value) != "10" {
+		t.Fatalf("read-only txn = %v, %v; want failure branch reading /a=10", ro, err)
+	}
+
+	del, err := cli.Delete(ctx(t), "/", clientv3.WithPrefix(), clientv3.WithPrevKV())
+	if err != nil || del.Deleted != 2 || len(del.PrevKvs) != 2 {
+		t.Fatalf("delete = %v, %v; want 2 deleted with prev kvs", del, err)
+	}
+	get, err = cli.Get(ctx(t), "/", clientv3.WithPrefix())
+	if err != nil || len(get.Kvs) != 0 {
+		t.Fatalf("get after delete = %v, %v", get, err)
+	}
+}
+
+func TestMemberList(t *testing.T) {
+	m := start(t, testConfig(t, t.TempDir()))
+	cli := client(t, m)
+	resp, err := cli.MemberList(ctx(t))
+	if err != nil {
+		t.Fatalf("member list: %v", err)
+	}
+	if len(resp.Members) != 1 {
+		t.Fatalf("members = %v, want one", resp.Members)
+	}
+	got := resp.Members[0]
+	if got.ID != m.MemberID() || got.Name != "m1" || len(got.ClientURLs) != 1 || got.ClientURLs[0] != m.ClientURLs()[0] {
+		t.Errorf("member = %v, want ID %x name m1 client URL %s", got, m.MemberID(), m.ClientURLs()[0])
+	}
+	// etcd's derivation: the same peer URLs and token give the same IDs.
+	if want := memberID([]string{"http://127.0.0.1:12380"}, "etcd-cluster"); got.ID != want {
+		t.Errorf("member ID = %x, want %x", got.ID, want)
+	}
+	if want := clusterID([]uint64{m.MemberID()}); resp.Header.ClusterId != want {
+		t.Errorf("cluster ID = %x, want %x", resp.Header.ClusterId, want)
+	}
+}

@@ -1,0 +1,86 @@
+package cluster
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// TestRestart closes a member and starts it again on the same data dir:
+// every acknowledged write and lease is there, the IDs are the same, and
+// revisions continue.
+func TestRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		snapshotCount uint64
+	}{
+		{"log only", 0},
+		{"with snapshots", 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.snapshotCount > 0 {
+				old := durableAge
+				durableAge = 300 * time.Millisecond
+				t.Cleanup(func() { durableAge = old })
+			}
+			dir := t.TempDir()
+			cfg := testConfig(t, dir)
+			cfg.SnapshotCount = tc.snapshotCount
+			m := start(t, cfg)
+			cli := client(t, m)
+			c := ctx(t)
+			g, err := cli.Grant(c, 600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 50
+			var last int64
+			for i := range n {
+				opts := []clientv3.OpOption{}
+				if i%10 == 0 {
+					opts = append(opts, clientv3.WithLease(g.ID))
+				}
+				resp, err := cli.Put(c, fmt.Sprintf("/r/%02d", i), fmt.Sprint(i), opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				last = resp.Header.Revision
+			}
+			if tc.snapshotCount > 0 {
+				eventually(t, 5*time.Second, "a snapshot file", func() bool {
+					names, _ := filepath.Glob(filepath.Join(dir, "member", "snap", "*.snap"))
+					return len(names) > 0
+				})
+			}
+			id, cid := m.MemberID(), m.ClusterID()
+			cli.Close()
+			if err := m.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+
+			m2 := start(t, testConfig(t, dir))
+			cli2 := client(t, m2)
+			if m2.MemberID() != id || m2.ClusterID() != cid {
+				t.Errorf("IDs after restart = %x/%x, want %x/%x", m2.MemberID(), m2.ClusterID(), id, cid)
+			}
+			get, err := cli2.Get(c, "/r/", clientv3.WithPrefix())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(get.Kvs) != n || get.Header.Revision != last {
+				t.Fatalf("after restart: %d keys at revision %d, want %d at %d", len(get.Kvs), get.Header.Revision, n, last)
+			}
+			ttl, err := cli2.TimeToLive(c, g.ID, clientv3.WithAttachedKeys())
+			if err != nil || ttl.TTL <= 0 || len(ttl.Keys) != n/10 {
+				t.Fatalf("lease after restart = %+v, %v; want alive with %d keys", ttl, err, n/10)
+			}
+			put, err := cli2.Put(c, "/r/next", "x")
+			if err != nil || put.Header.Revision != last+1 {
+				t.Fatalf("put after restart = %v, %v; want revision %d", put, err, last+1)
+			}
+		})
+	}
+}
