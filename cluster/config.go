@@ -140,7 +140,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--heartbeat-interval %v: must be positive", c.HeartbeatInterval)
 	}
 	if c.ElectionTimeout < 5*c.HeartbeatInterval {
-		return fmt.Errorf("--election-timeout %v: must be at least 5 times --heartbeat-interval (%v)", c.ElectionTimeout, c.HeartbeatInterval)
+		return fmt.Errorf("--election-timeout %v: must be at least 5 times --heartbeat-interval (%v): raise it to %v or more", c.ElectionTimeout, c.HeartbeatInterval, 5*c.HeartbeatInterval)
 	}
 	if c.QuotaBackendBytes < 0 {
 		return fmt.Errorf("--quota-backend-bytes %d: must not be negative", c.QuotaBackendBytes)
@@ -154,7 +154,7 @@ func (c *Config) validate() error {
 func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("parse URL: %w", err)
+		return fmt.Errorf("not a URL: want scheme://host:port such as http://127.0.0.1:2379")
 	}
 	if u.Scheme != "http" {
 		if u.Scheme == "https" {

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serverProc is a `tend server` process.
+type serverProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+// startServer runs `tend server` on dir with the given client and peer
+// ports and waits until it answers Status.
+func startServer(t *testing.T, dir string, clientPort, peerPort int) *serverProc {
+	t.Helper()
+	cu := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	pu := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	cmd := exec.Command(tendBin, "server", "--name", "s1", "--data-dir", dir,
+		"--listen-client-urls", cu, "--advertise-client-urls", cu,
+		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
+		"--initial-cluster", "s1="+pu, "--snapshot-count", "20",
+		"--heartbeat-interval", "10", "--election-timeout", "100", "--log-level", "warn")
+	p := &serverProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start tend server: %v", err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	cli := serverClient(t, clientPort)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cli.Status(c, cu)
+		cancel()
+		if err == nil {
+			return p
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("tend server exited: %v\n%s", err, p.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tend server not serving within 15s: %v\n%s", err, p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func serverClient(t *testing.T, clientPort int) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{fmt.Sprintf("http://127.0.0.1:%d", clientPort)},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// wait waits for the process to exit within d.
+func (p *serverProc) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(d):
+		t.Fatalf("tend server did not exit within %v\n%s", d, p.stderr)
+		return nil
+	}
+}
+
+// TestServerKill9 writes to a `tend server`, kills it with SIGKILL, starts
+// it again on the same data dir, and finds every acknowledged write.
+func TestServerKill9(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s1.etcd")
+	clientPort, peerPort := freePort(t), freePort(t)
+	p := startServer(t, dir, clientPort, peerPort)
+	cli := serverClient(t, clientPort)
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	lease, err := cli.Grant(c, 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	var last int64
+	for i := range n {
+		resp, err := cli.Put(c, fmt.Sprintf("/k9/%03d", i), fmt.Sprint(i), clientv3.WithLease(lease.ID))
+		if err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+		last = resp.Header.Revision
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t, 10*time.Second)
+
+	p2 := startServer(t, dir, clientPort, peerPort)
+	get, err := cli.Get(c, "/k9/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(get.Kvs) != n || get.Header.Revision != last {
+		t.Fatalf("after kill -9: %d keys at revision %d, want %d at %d", len(get.Kvs), get.Header.Revision, n, last)
+	}
+	ttl, err := cli.TimeToLive(c, lease.ID, clientv3.WithAttachedKeys())
+	if err != nil || ttl.TTL <= 0 || len(ttl.Keys) != n {
+		t.Fatalf("lease after kill -9 = %+v, %v; want alive with %d keys", ttl, err, n)
+	}
+	put, err := cli.Put(c, "/k9/next", "x")
+	if err != nil || put.Header.Revision != last+1 {
+		t.Fatalf("put after kill -9 = %v, %v; want revision %d", put, err, last+1)
+	}
+
+	// SIGTERM stops it cleanly.
+	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p2.stderr)
+	}
+}
+
+func TestServerFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--initial-cluster-state", "bogus"}, "--initial-cluster-state"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--listen-client-urls", "127.0.0.1:2379"}, "--listen-client-urls"},
+		{[]string{"--election-timeout", "10"}, "--election-timeout"},
+		{[]string{"--initial-cluster", "other=http://127.0.0.1:2380"}, "--initial-cluster"},
+	} {
+		args := append([]string{"server", "--data-dir", filepath.Join(t.TempDir(), "d")}, tc.args...)
+		cmd := exec.Command(tendBin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("tend %v: err %v, stderr %q; want a failure naming %s", args, err, stderr.String(), tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("tend %v did not fail within 10s", args)
+		}
+	}
+}
