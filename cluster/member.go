@@ -16,6 +16,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/client/pkg/v3/fileutil"
 	"go.etcd.io/etcd/pkg/v3/idutil"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
 	"go.etcd.io/etcd/server/v3/storage/wal"
@@ -66,6 +67,7 @@ type Member struct {
 	readNext   *readNotifier // guarded by readMu: the round the next reader joins
 	readc      chan struct{}
 	readStates chan raft.ReadState
+	readRounds atomic.Uint64 // ReadIndex rounds run, for tests and metrics
 
 	readyOnce sync.Once
 	readyc    chan struct{}
@@ -87,6 +89,9 @@ type Member struct {
 func (m *Member) requestTimeout() time.Duration {
 	return 5*time.Second + 2*m.cfg.ElectionTimeout
 }
+
+// keepWALFiles is how many WAL files stay on disk at least.
+const keepWALFiles = 5
 
 // walMetadata is what the WAL records once, at creation: who this member is.
 type walMetadata struct {
@@ -395,10 +400,22 @@ func (m *Member) stop(err error) {
 // the shutdown goroutine then stops gRPC (which waits for handlers), waits
 // for the loops, and releases Raft, the WAL and the store in that order.
 func (m *Member) start() {
-	m.loops.Add(3)
+	m.loops.Add(4)
 	go func() { defer m.loops.Done(); m.runRaft() }()
 	go func() { defer m.loops.Done(); m.runReads() }()
 	go func() { defer m.loops.Done(); m.runLeaseExpiry() }()
+	// WAL files the last snapshot released (unlocked) are removed, keeping
+	// the newest keepWALFiles; the purger stops with m.ctx.
+	walDir := filepath.Join(m.cfg.DataDir, "member", "wal")
+	purged, purgeErr := fileutil.PurgeFileWithDoneNotify(zap.NewNop(), walDir, "wal", keepWALFiles, 30*time.Second, m.ctx.Done())
+	go func() {
+		defer m.loops.Done()
+		select {
+		case err := <-purgeErr:
+			m.stop(fmt.Errorf("purge WAL files in %s: %w", walDir, err))
+		case <-purged:
+		}
+	}()
 	serving := sync.WaitGroup{}
 	for _, l := range m.listeners {
 		serving.Add(1)

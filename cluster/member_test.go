@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // testConfig is a one-member cluster on a free loopback port with fast
@@ -155,5 +157,46 @@ func TestMemberList(t *testing.T) {
 	}
 	if want := clusterID([]uint64{m.MemberID()}); resp.Header.ClusterId != want {
 		t.Errorf("cluster ID = %x, want %x", resp.Header.ClusterId, want)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	m := start(t, testConfig(t, t.TempDir()))
+	cli := client(t, m)
+	resp, err := healthpb.NewHealthClient(cli.ActiveConnection()).Check(ctx(t), &healthpb.HealthCheckRequest{})
+	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v; want SERVING", resp, err)
+	}
+}
+
+// TestReadsShareReadIndex sends many linearizable reads at once: they are
+// all served, each sees the write acknowledged before it, and they share
+// fewer ReadIndex rounds than there are reads.
+func TestReadsShareReadIndex(t *testing.T) {
+	m := start(t, testConfig(t, t.TempDir()))
+	cli := client(t, m)
+	put, err := cli.Put(ctx(t), "r", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := m.readRounds.Load()
+	const n = 64
+	errc := make(chan error, n)
+	for range n {
+		go func() {
+			get, err := cli.Get(ctx(t), "r")
+			if err == nil && (len(get.Kvs) != 1 || get.Header.Revision < put.Header.Revision) {
+				err = fmt.Errorf("read %v at %d, want r=v at >= %d", get.Kvs, get.Header.Revision, put.Header.Revision)
+			}
+			errc <- err
+		}()
+	}
+	for range n {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rounds := m.readRounds.Load() - before; rounds >= n {
+		t.Errorf("%d reads took %d ReadIndex rounds, want them shared", n, rounds)
 	}
 }

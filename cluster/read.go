@@ -62,6 +62,7 @@ func (m *Member) runReads() {
 		nr := m.readNext
 		m.readNext = newReadNotifier()
 		m.readMu.Unlock()
+		m.readRounds.Add(1)
 		nr.notify(m.readIndex())
 	}
 }
