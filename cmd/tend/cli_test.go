@@ -19,7 +19,15 @@ import (
 // The tests run the built binary against a real etcd, as a user would.
 var (
 	tendBin    string
-	sharedEtcd string // endpoint of the etcd most tests share; each uses its own key prefix
+	// sharedEtcd is the endpoint of the server the tests talk to: a real etcd
+	// for the Test functions, tend's member under TestAgainstTendMember. Each
+	// test uses its own key prefix.
+	sharedEtcd   string
+	memberName   string
+	etcdEndpoint string
+	tendEndpoint string
+	// startFresh starts a fresh server of the current kind in dir.
+	startFresh = startEtcd
 )
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
@@ -42,7 +50,14 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer stop()
-	sharedEtcd = ep
+	tep, tstop, err := startTendMember(filepath.Join(dir, "tend-member"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer tstop()
+	etcdEndpoint, tendEndpoint = ep, tep
+	sharedEtcd, memberName = ep, "oracle"
 	return m.Run()
 }
 
@@ -364,15 +379,15 @@ func TestWatch(t *testing.T) {
 
 func TestMemberAndEndpoint(t *testing.T) {
 	list := ok(t, nil, "member", "list")
-	if !regexp.MustCompile(`^[0-9a-f]+, started, oracle, http://127\.0\.0\.1:\d+, http://127\.0\.0\.1:\d+, false\n$`).MatchString(list) {
+	if !regexp.MustCompile(`^[0-9a-f]+, started, `+memberName+`, http://127\.0\.0\.1:\d+, http://127\.0\.0\.1:\d+, false\n$`).MatchString(list) {
 		t.Errorf("member list = %q", list)
 	}
 	table := ok(t, nil, "member", "list", "-w", "table")
-	if !strings.Contains(table, "| ID ") || !strings.Contains(table, "| oracle ") {
+	if !strings.Contains(table, "| ID ") || !strings.Contains(table, "| "+memberName+" ") {
 		t.Errorf("member list -w table = %q", table)
 	}
 	var ml pb.MemberListResponse
-	if err := json.Unmarshal([]byte(ok(t, nil, "member", "list", "-w", "json")), &ml); err != nil || len(ml.Members) != 1 || ml.Members[0].Name != "oracle" {
+	if err := json.Unmarshal([]byte(ok(t, nil, "member", "list", "-w", "json")), &ml); err != nil || len(ml.Members) != 1 || ml.Members[0].Name != memberName {
 		t.Errorf("member list -w json: %v %+v", err, &ml)
 	}
 
@@ -399,7 +414,7 @@ func TestEndpointHealthUnreachable(t *testing.T) {
 
 func TestCompactAndSnapshot(t *testing.T) {
 	dir := t.TempDir()
-	ep, stop, err := startEtcd(filepath.Join(dir, "etcd"))
+	ep, stop, err := startFresh(filepath.Join(dir, "server"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,5 +514,31 @@ func TestBenchCommand(t *testing.T) {
 	r := tend(t, nil, "bench", "range", "--total", "1", "--consistency", "q")
 	if r.err == nil || !strings.Contains(string(r.stderr), `--consistency "q"`) {
 		t.Errorf("bad consistency: %v %q", r.err, r.stderr)
+	}
+}
+
+// TestAgainstTendMember runs the client tests again, against tend's own
+// member instead of etcd.
+func TestAgainstTendMember(t *testing.T) {
+	sharedEtcd, memberName, startFresh = tendEndpoint, "tend", startTendMember
+	defer func() { sharedEtcd, memberName, startFresh = etcdEndpoint, "oracle", startEtcd }()
+	for _, tc := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"SeedFlowFileRoundTrip", TestSeedFlowFileRoundTrip},
+		{"SetIsPut", TestSetIsPut},
+		{"GetMissingKeyIsAnError", TestGetMissingKeyIsAnError},
+		{"GetRanges", TestGetRanges},
+		{"PutFlags", TestPutFlags},
+		{"Del", TestDel},
+		{"Txn", TestTxn},
+		{"Lease", TestLease},
+		{"Watch", TestWatch},
+		{"MemberAndEndpoint", TestMemberAndEndpoint},
+		{"CompactAndSnapshot", TestCompactAndSnapshot},
+		{"Bench", TestBenchCommand},
+	} {
+		t.Run(tc.name, tc.f)
 	}
 }

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+	"io"
+	"log/slog"
+
 	"fmt"
+	"github.com/tendkv/tend/cluster"
 	"net"
 	"net/url"
 	"time"
@@ -42,4 +47,33 @@ func startEtcd(dir string) (endpoint string, stop func(), err error) {
 		return "", nil, fmt.Errorf("embedded etcd not ready within 20s")
 	}
 	return e.Clients[0].Addr().String(), e.Close, nil
+}
+
+// startTendMember runs tend's own one-member cluster in this process.
+func startTendMember(dir string) (endpoint string, stop func(), err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := cluster.StartMember(ctx, cluster.Config{
+		Name:                     "tend",
+		DataDir:                  dir,
+		ListenClientURLs:         []string{"http://127.0.0.1:0"},
+		ListenPeerURLs:           []string{"http://127.0.0.1:0"},
+		InitialAdvertisePeerURLs: []string{"http://127.0.0.1:0"},
+		Logger:                   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("start tend member: %w", err)
+	}
+	select {
+	case <-m.ReadyNotify():
+	case <-ctx.Done():
+		m.Close()
+		return "", nil, fmt.Errorf("tend member not ready within 20s")
+	}
+	u, err := url.Parse(m.ClientURLs()[0])
+	if err != nil {
+		m.Close()
+		return "", nil, err
+	}
+	return u.Host, func() { m.Close() }, nil
 }
