@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/tendkv/tend/internal/testenv"
 )
 
 // freePort returns a loopback port that was free a moment ago.
@@ -192,5 +196,66 @@ func TestServerFlagErrors(t *testing.T) {
 			<-done
 			t.Errorf("tend %v did not fail within 10s", args)
 		}
+	}
+}
+
+// TestServerWithEtcdctl drives `tend server` with the real etcdctl.
+func TestServerWithEtcdctl(t *testing.T) {
+	_, etcdctl := testenv.EtcdBinaries(t)
+	clientPort, peerPort := freePort(t), freePort(t)
+	startServer(t, filepath.Join(t.TempDir(), "s1.etcd"), clientPort, peerPort)
+	ep := fmt.Sprintf("127.0.0.1:%d", clientPort)
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(etcdctl, append([]string{"--endpoints", ep, "--command-timeout", "10s"}, args...)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("etcdctl %v: %v\n%s", args, err, errb.String())
+			}
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("etcdctl %v did not finish within 20s", args)
+		}
+		return out.String()
+	}
+	if out := run("put", "/app/config", "level: debug"); strings.TrimSpace(out) != "OK" {
+		t.Errorf("put printed %q, want OK", out)
+	}
+	if out := run("get", "/app/config", "--print-value-only"); strings.TrimSpace(out) != "level: debug" {
+		t.Errorf("get printed %q", out)
+	}
+	if out := run("endpoint", "health"); !strings.Contains(out, "is healthy") {
+		t.Errorf("endpoint health printed %q", out)
+	}
+	if out := run("member", "list"); !strings.Contains(out, "s1") || !strings.Contains(out, "started") {
+		t.Errorf("member list printed %q", out)
+	}
+	var status []struct {
+		Status struct {
+			Leader uint64 `json:"leader"`
+			Header struct {
+				MemberID uint64 `json:"member_id"`
+			} `json:"header"`
+		}
+	}
+	if err := json.Unmarshal([]byte(run("endpoint", "status", "-w", "json")), &status); err != nil {
+		t.Fatal(err)
+	}
+	if len(status) != 1 || status[0].Status.Leader == 0 || status[0].Status.Leader != status[0].Status.Header.MemberID {
+		t.Errorf("endpoint status = %+v, want this member leading", status)
+	}
+	dbPath := filepath.Join(t.TempDir(), "backup.db")
+	run("snapshot", "save", dbPath)
+	if fi, err := os.Stat(dbPath); err != nil || fi.Size() == 0 {
+		t.Errorf("snapshot file: %v", err)
 	}
 }
