@@ -89,10 +89,12 @@ func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
 		m.committed.Store(rd.HardState.GetCommit())
 	}
 	for _, rs := range rd.ReadStates {
+		// Never block the loop on readers (they may be waiting for this
+		// loop to apply): a dropped read state makes its round ask again.
 		select {
 		case m.readStates <- rs:
-		case <-m.ctx.Done():
-			return nil
+		default:
+			m.log.Warn("dropped read state: ReadIndex loop is behind", "read-index", rs.Index)
 		}
 	}
 	// 1. A snapshot from the leader: its file and WAL record first, so a
