@@ -103,11 +103,15 @@ type walMetadata struct {
 // StartMember opens (or creates) the member's data directory, replays its
 // log, starts Raft, and serves the etcd v3 API on the client URLs. It
 // returns once serving; ReadyNotify tells when the member has a leader and
-// has caught up with its log.
+// has caught up with its log. ctx bounds the start only; Close stops the
+// member.
 func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start member %s: %w", cfg.Name, err)
 	}
 	m = &Member{
 		cfg:        cfg,
@@ -187,6 +191,9 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 	}
 	m.setSelfClientURLs()
 
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start member %s: %w", cfg.Name, err)
+	}
 	if peers != nil {
 		m.node = raft.StartNode(rcfg, peers)
 	} else {

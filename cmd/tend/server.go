@@ -97,11 +97,17 @@ func runServer(ctx context.Context, cfg cluster.Config) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
-		cfg.Logger.Info("received signal, stopping")
-		return m.Close()
-	case <-m.Done():
-		return m.Err()
+	ready := m.ReadyNotify()
+	for {
+		select {
+		case <-ready:
+			cfg.Logger.Info("ready to serve client requests", "client-urls", m.ClientURLs())
+			ready = nil
+		case <-ctx.Done():
+			cfg.Logger.Info("received signal, stopping")
+			return m.Close()
+		case <-m.Done():
+			return m.Err()
+		}
 	}
 }
