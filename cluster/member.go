@@ -325,6 +325,14 @@ func (m *Member) restart(walDir string, rcfg *raft.Config) error {
 			return fmt.Errorf("load snapshot %d into raft: %w", snapshot.GetMetadata().GetIndex(), err)
 		}
 		m.confState = proto.Clone(snapshot.GetMetadata().GetConfState()).(*raftpb.ConfState)
+		if data := snapshot.GetData(); len(data) > 0 {
+			var members []memberInfo
+			if err := json.Unmarshal(data, &members); err != nil {
+				m.wal.Close()
+				return fmt.Errorf("decode members in snapshot %d: %w", snapshot.GetMetadata().GetIndex(), err)
+			}
+			m.members = members
+		}
 		m.snapIndex = snapshot.GetMetadata().GetIndex()
 		rcfg.Applied = m.snapIndex
 	}

@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -142,6 +144,9 @@ func (m *Member) apply(ents []*raftpb.Entry) error {
 				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
 			}
 			m.confState = m.node.ApplyConfChange(&cc)
+			if err := m.applyMembership(&cc); err != nil {
+				return fmt.Errorf("apply conf change at index %d: %w", e.GetIndex(), err)
+			}
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
@@ -150,6 +155,39 @@ func (m *Member) apply(ents []*raftpb.Entry) error {
 			m.confState = m.node.ApplyConfChange(&cc)
 		}
 		m.setApplied(e.GetIndex())
+	}
+	return nil
+}
+
+// applyMembership keeps the member list in step with conf changes: an added
+// node carries its memberInfo as the change's context.
+func (m *Member) applyMembership(cc *raftpb.ConfChange) error {
+	m.membersMu.Lock()
+	defer m.membersMu.Unlock()
+	id := cc.GetNodeId()
+	i := slices.IndexFunc(m.members, func(mi memberInfo) bool { return mi.ID == id })
+	switch cc.GetType() {
+	case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode:
+		var mi memberInfo
+		if err := json.Unmarshal(cc.GetContext(), &mi); err != nil {
+			return fmt.Errorf("decode member %x: %w", id, err)
+		}
+		if mi.ID != id {
+			return fmt.Errorf("member %x: context names member %x", id, mi.ID)
+		}
+		if i < 0 {
+			m.members = append(m.members, mi)
+			slices.SortFunc(m.members, func(a, b memberInfo) int { return cmp.Compare(a.ID, b.ID) })
+			return nil
+		}
+		if len(mi.ClientURLs) == 0 {
+			mi.ClientURLs = m.members[i].ClientURLs // known locally, not in the log
+		}
+		m.members[i] = mi
+	case raftpb.ConfChangeType_ConfChangeRemoveNode:
+		if i >= 0 {
+			m.members = slices.Delete(m.members, i, i+1)
+		}
 	}
 	return nil
 }
