@@ -90,6 +90,10 @@ func (m *Member) requestTimeout() time.Duration {
 	return 5*time.Second + 2*m.cfg.ElectionTimeout
 }
 
+// maxApplyLag is how far applying may fall behind committing before new
+// proposals are refused with "too many requests", as etcd does.
+const maxApplyLag = 5000
+
 // keepWALFiles is how many WAL files stay on disk at least.
 const keepWALFiles = 5
 
@@ -135,6 +139,18 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 		}
 	}()
 
+	// Listen first: a busy port must fail before any file is created.
+	for _, u := range cfg.ListenClientURLs {
+		pu, _ := url.Parse(u) // validated
+		l, err := net.Listen("tcp", pu.Host)
+		if err != nil {
+			return nil, fmt.Errorf("listen on --listen-client-urls %s: %w", u, err)
+		}
+		closers = append(closers, l.Close)
+		m.listeners = append(m.listeners, l)
+		m.clientURLs = append(m.clientURLs, "http://"+l.Addr().String())
+	}
+
 	memberDir := filepath.Join(cfg.DataDir, "member")
 	walDir := filepath.Join(memberDir, "wal")
 	snapDir := filepath.Join(memberDir, "snap")
@@ -179,16 +195,6 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 	rcfg.ID = m.id
 	m.reqIDs = idutil.NewGenerator(uint16(m.id), time.Now())
 
-	for _, u := range cfg.ListenClientURLs {
-		pu, _ := url.Parse(u) // validated
-		l, err := net.Listen("tcp", pu.Host)
-		if err != nil {
-			return nil, fmt.Errorf("listen on --listen-client-urls %s: %w", u, err)
-		}
-		closers = append(closers, l.Close)
-		m.listeners = append(m.listeners, l)
-		m.clientURLs = append(m.clientURLs, "http://"+l.Addr().String())
-	}
 	m.setSelfClientURLs()
 
 	if err := ctx.Err(); err != nil {
@@ -510,6 +516,9 @@ func (m *Member) Propose(ctx context.Context, r *pb.InternalRaftRequest) (proto.
 	}
 	if len(data) > int(m.cfg.MaxRequestBytes) {
 		return nil, v3rpc.ErrRequestTooLarge
+	}
+	if m.committed.Load() > m.AppliedIndex()+maxApplyLag {
+		return nil, v3rpc.ErrTooManyRequests
 	}
 	resc := m.wait.register(r.ID)
 	tctx, cancel := context.WithTimeout(ctx, m.requestTimeout())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,5 +199,21 @@ func TestReadsShareReadIndex(t *testing.T) {
 	}
 	if rounds := m.readRounds.Load() - before; rounds >= n {
 		t.Errorf("%d reads took %d ReadIndex rounds, want them shared", n, rounds)
+	}
+}
+
+// TestBusyPortCreatesNothing starts a member on a port in use: it fails
+// naming the flag, and a later start on a free port still bootstraps.
+func TestBusyPortCreatesNothing(t *testing.T) {
+	m := start(t, testConfig(t, t.TempDir()))
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	cfg.ListenClientURLs = m.ClientURLs()
+	if _, err := StartMember(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--listen-client-urls") {
+		t.Fatalf("start on a busy port: %v, want an error naming --listen-client-urls", err)
+	}
+	m2 := start(t, testConfig(t, dir))
+	if _, err := client(t, m2).Put(ctx(t), "k", "v"); err != nil {
+		t.Fatalf("put after a failed first start: %v", err)
 	}
 }

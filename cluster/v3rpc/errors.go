@@ -21,8 +21,6 @@ var (
 	ErrNoSpace         = errors.New("etcdserver: no space")
 	ErrRequestTooLarge = errors.New("etcdserver: request is too large")
 	ErrTooManyRequests = errors.New("etcdserver: too many requests")
-	ErrCanceled        = errors.New("etcdserver: request cancelled")
-	ErrAuthNotEnabled  = errors.New("auth: authentication is not enabled")
 )
 
 // toGRPC is the one table from tend's errors to etcd's wire errors.
@@ -44,8 +42,6 @@ var toGRPC = map[error]error{
 	ErrNoSpace:         rpctypes.ErrGRPCNoSpace,
 	ErrRequestTooLarge: rpctypes.ErrGRPCRequestTooLarge,
 	ErrTooManyRequests: rpctypes.ErrTooManyRequests,
-	ErrCanceled:        rpctypes.ErrGRPCCanceled,
-	ErrAuthNotEnabled:  rpctypes.ErrGRPCAuthNotEnabled,
 }
 
 // toGRPCError maps err to its etcd wire error. Context errors pass through
