@@ -18,7 +18,7 @@ import (
 
 // The tests run the built binary against a real etcd, as a user would.
 var (
-	tendBin    string
+	tendBin string
 	// sharedEtcd is the endpoint of the server the tests talk to: a real etcd
 	// for the Test functions, tend's member under TestAgainstTendMember. Each
 	// test uses its own key prefix.
@@ -379,7 +379,7 @@ func TestWatch(t *testing.T) {
 
 func TestMemberAndEndpoint(t *testing.T) {
 	list := ok(t, nil, "member", "list")
-	if !regexp.MustCompile(`^[0-9a-f]+, started, `+memberName+`, http://127\.0\.0\.1:\d+, http://127\.0\.0\.1:\d+, false\n$`).MatchString(list) {
+	if !regexp.MustCompile(`^[0-9a-f]+, started, ` + memberName + `, http://127\.0\.0\.1:\d+, http://127\.0\.0\.1:\d+, false\n$`).MatchString(list) {
 		t.Errorf("member list = %q", list)
 	}
 	table := ok(t, nil, "member", "list", "-w", "table")
