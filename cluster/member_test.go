@@ -217,3 +217,28 @@ func TestBusyPortCreatesNothing(t *testing.T) {
 		t.Fatalf("put after a failed first start: %v", err)
 	}
 }
+
+// TestApplyFailureStopsMember breaks the store under a running member: the
+// next committed write cannot be applied, and the member stops with that
+// error instead of carrying on diverged.
+func TestApplyFailureStopsMember(t *testing.T) {
+	m := start(t, testConfig(t, t.TempDir()))
+	cli := client(t, m)
+	if _, err := cli.Put(ctx(t), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx(t), "k", "v2"); err == nil {
+		t.Fatal("put succeeded on a broken store")
+	}
+	select {
+	case <-m.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("member still running 10s after a failed apply")
+	}
+	if err := m.Err(); err == nil || !strings.Contains(err.Error(), "apply entry") {
+		t.Fatalf("Err() = %v, want the apply failure", err)
+	}
+}
