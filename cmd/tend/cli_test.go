@@ -19,10 +19,10 @@ import (
 // The tests run the built binary against a real etcd, as a user would.
 var (
 	tendBin string
-	// sharedEtcd is the endpoint of the server the tests talk to: a real etcd
+	// serverEndpoint is the endpoint of the server the tests talk to: a real etcd
 	// for the Test functions, tend's member under TestAgainstTendMember. Each
 	// test uses its own key prefix.
-	sharedEtcd   string
+	serverEndpoint   string
 	memberName   string
 	etcdEndpoint string
 	tendEndpoint string
@@ -57,7 +57,7 @@ func runMain(m *testing.M) int {
 	}
 	defer tstop()
 	etcdEndpoint, tendEndpoint = ep, tep
-	sharedEtcd, memberName = ep, "oracle"
+	serverEndpoint, memberName = ep, "oracle"
 	return m.Run()
 }
 
@@ -91,7 +91,7 @@ func tendAt(t *testing.T, endpoint string, stdin []byte, args ...string) result 
 
 func tend(t *testing.T, stdin []byte, args ...string) result {
 	t.Helper()
-	return tendAt(t, sharedEtcd, stdin, args...)
+	return tendAt(t, serverEndpoint, stdin, args...)
 }
 
 // ok runs tend and fails the test unless it succeeds; it returns stdout.
@@ -136,7 +136,7 @@ func TestSeedFlowFileRoundTrip(t *testing.T) {
 		if err := os.WriteFile(in, content, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		sh.Env = append(os.Environ(), "TEND="+tendBin, "KEY="+key+"/sh", "IN="+in, "OUT="+out, "TEND_ENDPOINTS="+sharedEtcd)
+		sh.Env = append(os.Environ(), "TEND="+tendBin, "KEY="+key+"/sh", "IN="+in, "OUT="+out, "TEND_ENDPOINTS="+serverEndpoint)
 		if b, err := sh.CombinedOutput(); err != nil {
 			t.Fatalf("%s: shell round trip: %v: %s", name, err, b)
 		}
@@ -300,7 +300,7 @@ func TestLease(t *testing.T) {
 // stop function.
 func startLines(t *testing.T, args ...string) (<-chan string, func()) {
 	t.Helper()
-	cmd := exec.Command(tendBin, append([]string{"--endpoints", sharedEtcd}, args...)...)
+	cmd := exec.Command(tendBin, append([]string{"--endpoints", serverEndpoint}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -392,15 +392,15 @@ func TestMemberAndEndpoint(t *testing.T) {
 	}
 
 	health := ok(t, nil, "endpoint", "health")
-	want(t, "endpoint health", regexp.MustCompile(`took = .*`).ReplaceAllString(health, "took = T"), sharedEtcd+" is healthy: successfully committed proposal: took = T\n")
+	want(t, "endpoint health", regexp.MustCompile(`took = .*`).ReplaceAllString(health, "took = T"), serverEndpoint+" is healthy: successfully committed proposal: took = T\n")
 	if h := ok(t, nil, "endpoint", "health", "--cluster", "-w", "json"); !strings.Contains(h, `"health":true`) {
 		t.Errorf("endpoint health --cluster -w json = %q", h)
 	}
 	status := ok(t, nil, "endpoint", "status")
-	if !strings.HasPrefix(status, sharedEtcd+", ") || !strings.Contains(status, ", true, false, ") {
+	if !strings.HasPrefix(status, serverEndpoint+", ") || !strings.Contains(status, ", true, false, ") {
 		t.Errorf("endpoint status = %q (want the endpoint and is-leader true)", status)
 	}
-	if s := ok(t, nil, "endpoint", "status", "-w", "json"); !strings.Contains(s, `"Endpoint":"`+sharedEtcd+`"`) {
+	if s := ok(t, nil, "endpoint", "status", "-w", "json"); !strings.Contains(s, `"Endpoint":"`+serverEndpoint+`"`) {
 		t.Errorf("endpoint status -w json = %q", s)
 	}
 }
@@ -488,7 +488,7 @@ func TestUsageErrorsNameTheFix(t *testing.T) {
 func TestEndpointsFromEnvironment(t *testing.T) {
 	ok(t, nil, "put", "/env/k", "from-env")
 	cmd := exec.Command(tendBin, "get", "/env/k")
-	cmd.Env = append(os.Environ(), "TEND_ENDPOINTS=", "ETCDCTL_ENDPOINTS="+sharedEtcd)
+	cmd.Env = append(os.Environ(), "TEND_ENDPOINTS=", "ETCDCTL_ENDPOINTS="+serverEndpoint)
 	out, err := cmd.Output()
 	if err != nil || string(out) != "from-env" {
 		t.Errorf("ETCDCTL_ENDPOINTS: %v %q", err, out)
@@ -520,8 +520,8 @@ func TestBenchCommand(t *testing.T) {
 // TestAgainstTendMember runs the client tests again, against tend's own
 // member instead of etcd.
 func TestAgainstTendMember(t *testing.T) {
-	sharedEtcd, memberName, startFresh = tendEndpoint, "tend", startTendMember
-	defer func() { sharedEtcd, memberName, startFresh = etcdEndpoint, "oracle", startEtcd }()
+	serverEndpoint, memberName, startFresh = tendEndpoint, "tend", startTendMember
+	defer func() { serverEndpoint, memberName, startFresh = etcdEndpoint, "oracle", startEtcd }()
 	for _, tc := range []struct {
 		name string
 		f    func(*testing.T)
