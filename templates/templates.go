@@ -1,0 +1,132 @@
+package templates
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
+	"text/template"
+)
+
+// View is a read-only keyspace at one revision (the agent implements it with
+// clientv3 Gets pinned to one revision).
+type View interface {
+	// Get returns the value of key; ok is false when the key does not exist.
+	Get(key string) (value []byte, ok bool, err error)
+	// List returns every pair whose key starts with prefix, sorted by key.
+	List(prefix string) ([]KV, error)
+}
+
+// KV is one key and its value, as a View lists them.
+type KV struct {
+	Key   string
+	Value []byte
+}
+
+// Deps is what a render read: exact keys and whole prefixes, sorted,
+// deduplicated. A key a render looked for and did not find is listed too, so
+// a watcher learns when it appears.
+type Deps struct {
+	Keys     []string
+	Prefixes []string
+}
+
+// Options change how a template is parsed and rendered.
+type Options struct {
+	// ErrorOnMissingKey makes `key` and `getv` (without a default) of a
+	// missing key fail the render with a *MissingKeyError, and a missing map
+	// entry (`{{ (tree "/x").port }}`) fail it too; otherwise they give the
+	// empty string (and text/template's "<no value>" for map entries).
+	ErrorOnMissingKey bool
+	// Hostname returns the host's name for `hostname`; nil means os.Hostname.
+	Hostname func() (string, error)
+	// Delims are the action delimiters; empty means "{{" and "}}".
+	Delims [2]string
+}
+
+// Template is a parsed template. It is safe for concurrent Renders.
+type Template struct {
+	name string
+	opts Options
+	tmpl *template.Template
+}
+
+// Parse parses text; name is used in errors (the agent passes the source file
+// path or "template NAME").
+func Parse(name, text string, opts Options) (*Template, error) {
+	t := template.New(name)
+	if opts.ErrorOnMissingKey {
+		t.Option("missingkey=error")
+	}
+	if opts.Delims[0] != "" || opts.Delims[1] != "" {
+		t.Delims(opts.Delims[0], opts.Delims[1])
+	}
+	t.Funcs(baseFuncs()).Funcs((&render{}).funcs())
+	if _, err := t.Parse(text); err != nil {
+		return nil, parseError(name, err)
+	}
+	return &Template{name: name, opts: opts, tmpl: t}, nil
+}
+
+// Name returns the name the template was parsed with.
+func (t *Template) Name() string { return t.name }
+
+// Render executes the template against v. On error the returned Deps still
+// lists what was read (the agent must watch it).
+func (t *Template) Render(v View) ([]byte, Deps, error) {
+	r := &render{view: v, opts: t.opts, tmplName: t.name, keys: map[string]bool{}, prefixes: map[string]bool{}}
+	tmpl, err := t.tmpl.Clone()
+	if err != nil {
+		return nil, Deps{}, fmt.Errorf("clone template %s: %w", t.name, err)
+	}
+	tmpl.Funcs(r.funcs())
+	var buf bytes.Buffer
+	err = tmpl.Execute(&buf, nil)
+	deps := r.deps()
+	if err != nil {
+		return nil, deps, execError(t.name, err)
+	}
+	return buf.Bytes(), deps, nil
+}
+
+// render is the state of one Render: the view it reads and what it read.
+type render struct {
+	view     View
+	opts     Options
+	tmplName string
+	keys     map[string]bool
+	prefixes map[string]bool
+	host     *string
+}
+
+func (r *render) deps() Deps {
+	return Deps{Keys: sortedSet(r.keys), Prefixes: sortedSet(r.prefixes)}
+}
+
+func sortedSet(m map[string]bool) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *render) hostname() (string, error) {
+	if r.host != nil {
+		return *r.host, nil
+	}
+	f := r.opts.Hostname
+	if f == nil {
+		f = os.Hostname
+	}
+	h, err := f()
+	if err != nil {
+		return "", fmt.Errorf("read hostname: %w", err)
+	}
+	r.host = &h
+	return h, nil
+}
