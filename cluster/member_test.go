@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -240,5 +242,44 @@ func TestApplyFailureStopsMember(t *testing.T) {
 	}
 	if err := m.Err(); err == nil || !strings.Contains(err.Error(), "apply entry") {
 		t.Fatalf("Err() = %v, want the apply failure", err)
+	}
+}
+
+// TestNoLeader starts one member of a two-member cluster whose peer never
+// comes: the member lists both, Status reports no leader, and calls that
+// require a leader fail at once with etcd's error.
+func TestNoLeader(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.InitialCluster = "m1=http://127.0.0.1:12380,m2=http://127.0.0.1:12381"
+	m, err := StartMember(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	// clientv3 retries "no leader" 100 times; once shows the error.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: m.ClientURLs(), Logger: zap.NewNop(), MaxUnaryRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+
+	ml, err := cli.MemberList(ctx(t), clientv3.WithSerializable())
+	if err != nil || len(ml.Members) != 2 {
+		t.Fatalf("member list = %v, %v; want two members", ml, err)
+	}
+	st, err := cli.Status(ctx(t), m.ClientURLs()[0])
+	if err != nil || st.Leader != 0 || len(st.Errors) != 1 || st.Errors[0] != rpctypes.ErrNoLeader.Error() {
+		t.Fatalf("status = %+v, %v; want no leader", st, err)
+	}
+	rctx := clientv3.WithRequireLeader(ctx(t))
+	if _, err := cli.Get(rctx, "k"); !errors.Is(err, rpctypes.ErrNoLeader) {
+		t.Fatalf("get requiring a leader: %v, want %v", err, rpctypes.ErrNoLeader)
+	}
+	if _, err := cli.Grant(rctx, 10); !errors.Is(err, rpctypes.ErrNoLeader) {
+		t.Fatalf("grant requiring a leader: %v, want %v", err, rpctypes.ErrNoLeader)
+	}
+	// A serializable read needs no leader.
+	if _, err := cli.Get(ctx(t), "k", clientv3.WithSerializable()); err != nil {
+		t.Fatalf("serializable get without a leader: %v", err)
 	}
 }

@@ -75,6 +75,8 @@ func NewServer(b Backend, opts Options, extra ...grpc.ServerOption) *grpc.Server
 			MinTime:             5 * time.Second,
 			PermitWithoutStream: true,
 		}),
+		grpc.ChainUnaryInterceptor(leaderUnary(b)),
+		grpc.ChainStreamInterceptor(leaderStream(b)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			Time:    2 * time.Hour,
 			Timeout: 20 * time.Second,
