@@ -22,10 +22,10 @@ var (
 	// serverEndpoint is the endpoint of the server the tests talk to: a real etcd
 	// for the Test functions, tend's member under TestAgainstTendMember. Each
 	// test uses its own key prefix.
-	serverEndpoint   string
-	memberName   string
-	etcdEndpoint string
-	tendEndpoint string
+	serverEndpoint string
+	memberName     string
+	etcdEndpoint   string
+	tendEndpoint   string
 	// startFresh starts a fresh server of the current kind in dir.
 	startFresh = startEtcd
 )

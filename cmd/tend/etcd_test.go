@@ -2,22 +2,28 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
-
-	"fmt"
-	"github.com/tendkv/tend/cluster"
 	"net"
 	"net/url"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/tendkv/tend/cluster"
 )
 
 // startEtcd runs a real one-member etcd on loopback ports the kernel picks
 // and returns its client endpoint. It stops when the test ends.
 func startEtcd(dir string) (endpoint string, stop func(), err error) {
+	return startEtcdWith(dir, "http", nil)
+}
+
+// startEtcdWith is startEtcd with a URL scheme and a change to the
+// configuration, for TLS.
+func startEtcdWith(dir, scheme string, change func(*embed.Config)) (endpoint string, stop func(), err error) {
 	cfg := embed.NewConfig()
 	cfg.Dir = dir
 	cfg.Name = "oracle"
@@ -28,7 +34,7 @@ func startEtcd(dir string) (endpoint string, stop func(), err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("pick a client port: %w", err)
 	}
-	cu, _ := url.Parse("http://" + l.Addr().String())
+	cu, _ := url.Parse(scheme + "://" + l.Addr().String())
 	l.Close()
 	cfg.ListenClientUrls = []url.URL{*cu}
 	cfg.AdvertiseClientUrls = []url.URL{*cu}
@@ -36,6 +42,9 @@ func startEtcd(dir string) (endpoint string, stop func(), err error) {
 	cfg.AdvertisePeerUrls = []url.URL{*u}
 	cfg.InitialCluster = cfg.Name + "=" + u.String()
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	if change != nil {
+		change(cfg)
+	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return "", nil, fmt.Errorf("start embedded etcd: %w", err)
