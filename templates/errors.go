@@ -75,6 +75,9 @@ func parseError(name string, err error) error {
 			rest += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 	}
+	if rest == "unexpected EOF" {
+		rest += " (an if, range, with, block or define action lacks its end)"
+	}
 	return &Error{Template: name, Line: line, Err: errors.New(rest)}
 }
 
@@ -153,10 +156,8 @@ func suggestFunc(fn string) string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	best, bestD := "", 3
-	if len(fn) <= 3 {
-		bestD = 2
-	}
+	// Allow one edit per three letters, at least one.
+	best, bestD := "", max(1, len(fn)/3)+1
 	lower := strings.ToLower(fn)
 	for _, n := range names {
 		if strings.ToLower(n) == lower {

@@ -19,6 +19,10 @@ type Service struct {
 	Meta    map[string]string // never nil
 }
 
+// HostPort is Address:Port, with brackets around an IPv6 address
+// ("[fd00::1]:8080"), as nginx and haproxy want it.
+func (s Service) HostPort() string { return net.JoinHostPort(s.Address, strconv.Itoa(s.Port)) }
+
 // parseService decodes a registration: JSON like
 // {"address":"10.0.0.1","port":8080,"tags":["a"],"meta":{"k":"v"}}, or a
 // plain "host:port".
