@@ -34,6 +34,9 @@
 // Linearizable reads share ReadIndex rounds and wait until the member has
 // applied the round's index. The leader revokes expired leases through Raft.
 //
+// Each client URL serves gRPC and, on the same port as etcd does, HTTP/1.1:
+// /health, /version and the JSON gateway under /v3/.
+//
 // Every goroutine stops when the member's context is cancelled (Close, or a
 // fatal error recorded for Err); Done closes once files are released.
 package cluster

@@ -27,6 +27,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/soheilhy/cmux"
+
 	"github.com/tendkv/tend/cluster/v3rpc"
 	"github.com/tendkv/tend/store"
 )
@@ -49,6 +51,7 @@ type Member struct {
 	transport   Transport
 
 	grpc       *grpc.Server
+	http       *httpStack
 	listeners  []net.Listener
 	clientURLs []string
 
@@ -213,6 +216,11 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 	}, grpc.WaitForHandlers(true))
 
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if m.http, err = m.newHTTPStack(m.ctx); err != nil {
+		m.cancel()
+		m.node.Stop()
+		return nil, err
+	}
 	m.start()
 	m.log.Info("member started", "member-id", fmt.Sprintf("%x", m.id), "cluster-id", fmt.Sprintf("%x", m.cid),
 		"data-dir", cfg.DataDir, "client-urls", m.clientURLs)
@@ -418,8 +426,9 @@ func (m *Member) stop(err error) {
 }
 
 // start runs the member's goroutines. Each stops when m.ctx is cancelled;
-// the shutdown goroutine then stops gRPC (which waits for handlers), waits
-// for the loops, and releases Raft, the WAL and the store in that order.
+// the shutdown goroutine then stops gRPC (which waits for handlers) and
+// HTTP, closes the listeners, waits for the servers and loops, and releases
+// Raft, the transport, the WAL and the store in that order.
 func (m *Member) start() {
 	m.loops.Add(4)
 	go func() { defer m.loops.Done(); m.runRaft() }()
@@ -437,19 +446,29 @@ func (m *Member) start() {
 		case <-purged:
 		}
 	}()
-	serving := sync.WaitGroup{}
-	for _, l := range m.listeners {
+	var serving sync.WaitGroup
+	run := func(serve func() error) {
 		serving.Add(1)
 		go func() {
 			defer serving.Done()
-			if err := m.grpc.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-				m.stop(fmt.Errorf("serve %s: %w", l.Addr(), err))
+			if err := serve(); m.servingErr(err) {
+				m.stop(fmt.Errorf("serve clients: %w", err))
 			}
 		}()
 	}
+	var muxes []cmux.CMux
+	for _, l := range m.listeners {
+		muxes = append(muxes, m.serveListener(l, m.http, run))
+	}
 	go func() {
 		<-m.ctx.Done()
-		m.grpc.Stop()
+		m.grpc.Stop() // waits for gRPC handlers
+		m.http.srv.Close()
+		m.http.conn.Close()
+		for i, l := range m.listeners {
+			l.Close()
+			muxes[i].Close()
+		}
 		serving.Wait()
 		m.loops.Wait()
 		m.node.Stop()

@@ -2,10 +2,10 @@ package compat
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -50,7 +50,12 @@ func startEtcd(t *testing.T) backend {
 	cfg.ListenPeerUrls = []url.URL{*u}
 	cfg.AdvertisePeerUrls = []url.URL{*u}
 	cfg.InitialCluster = cfg.Name + "=" + u.String()
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	// Errors only: etcd's Fatal exits the process right after logging.
+	lg, err := zap.NewProduction(zap.IncreaseLevel(zap.ErrorLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg)
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		t.Fatalf("start embedded etcd: %v", err)
@@ -75,7 +80,9 @@ func startTend(t *testing.T) backend {
 		ListenClientURLs:         []string{"http://127.0.0.1:0"},
 		ListenPeerURLs:           []string{"http://127.0.0.1:0"},
 		InitialAdvertisePeerURLs: []string{"http://127.0.0.1:0"},
-		Logger:                   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Errors only, to stderr: raft's Fatal exits the process right
+		// after logging, and that line is then the only clue.
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {
 		t.Fatalf("start tend member (cluster.StartMember): %v", err)

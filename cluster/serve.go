@@ -1,0 +1,161 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/soheilhy/cmux"
+	"github.com/tmc/grpc-websocket-proxy/wsproxy"
+	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
+	"go.etcd.io/etcd/api/v3/version"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Each client listener serves, as etcd's does, gRPC (HTTP/2) and plain HTTP
+// (HTTP/1.1): GET /health, GET /version, and the JSON gateway to the gRPC
+// API under /v3/ (as `curl -X POST .../v3/kv/range -d '{"key":"Zm9v"}'`).
+
+// httpStack is the HTTP side shared by the client listeners.
+type httpStack struct {
+	srv  *http.Server
+	conn *grpc.ClientConn // the gateway's connection to our own gRPC
+}
+
+// newHTTPStack builds the HTTP handlers; the gateway dials the member's
+// first client URL.
+func (m *Member) newHTTPStack(ctx context.Context) (*httpStack, error) {
+	target := strings.TrimPrefix(m.clientURLs[0], "http://")
+	conn, err := grpc.NewClient(target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<31-1)))
+	if err != nil {
+		return nil, fmt.Errorf("connect JSON gateway to %s: %w", target, err)
+	}
+	gwmux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+		Marshaler: &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		},
+	}))
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		gw.RegisterKVHandler, gw.RegisterWatchHandler, gw.RegisterLeaseHandler,
+		gw.RegisterClusterHandler, gw.RegisterMaintenanceHandler, gw.RegisterAuthHandler,
+	} {
+		if err := register(ctx, gwmux, conn); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("register JSON gateway: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", m.serveHealth)
+	mux.HandleFunc("/version", serveVersion)
+	mux.Handle("/v3/", wsproxy.WebsocketProxy(gwmux,
+		// Streams (watch, keep-alive) arrive as websocket upgrades of GET.
+		wsproxy.WithRequestMutator(func(_, out *http.Request) *http.Request {
+			out.Method = http.MethodPost
+			return out
+		}),
+		wsproxy.WithMaxRespBodyBufferSize(1<<31-1),
+	))
+	return &httpStack{
+		srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 5 * time.Minute,
+			ErrorLog:          log.New(io.Discard, "", 0),
+		},
+		conn: conn,
+	}, nil
+}
+
+// health is etcd's /health answer.
+type health struct {
+	Health string `json:"health"`
+	Reason string `json:"reason"`
+}
+
+// serveHealth answers as etcd's /health: unhealthy under an alarm (unless
+// excluded with ?exclude=NOSPACE), without a leader, or when a read fails;
+// ?serializable=true checks this member alone.
+func (m *Member) serveHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := m.health(r)
+	b, _ := json.Marshal(h)
+	if h.Health != "true" {
+		http.Error(w, string(b), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write(b)
+}
+
+func (m *Member) health(r *http.Request) health {
+	q := r.URL.Query()
+	excluded := map[string]bool{}
+	for _, a := range q["exclude"] {
+		excluded[a] = true
+	}
+	for _, a := range m.store.Alarms() {
+		if !excluded[a.Alarm.String()] {
+			return health{"false", "ALARM " + a.Alarm.String()}
+		}
+	}
+	if q.Get("serializable") == "true" {
+		return health{"true", ""}
+	}
+	if m.Leader() == 0 {
+		return health{"false", "RAFT NO LEADER"}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), m.requestTimeout())
+	defer cancel()
+	if err := m.LinearizableRead(ctx); err != nil {
+		return health{"false", "RANGE ERROR:" + err.Error()}
+	}
+	return health{"true", ""}
+}
+
+// serveVersion answers as etcd's /version.
+func serveVersion(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	v := version.Cluster(version.Version) + ".0"
+	b, _ := json.Marshal(map[string]string{"etcdserver": version.Version, "etcdcluster": v})
+	w.Write(b)
+}
+
+// serveListener splits l between gRPC and HTTP and serves both until the
+// listener closes. Errors after the member began stopping are expected.
+func (m *Member) serveListener(l net.Listener, hs *httpStack, run func(func() error)) cmux.CMux {
+	cm := cmux.New(l)
+	grpcL := cm.Match(cmux.HTTP2())
+	httpL := cm.Match(cmux.HTTP1())
+	run(func() error { return m.grpc.Serve(grpcL) })
+	run(func() error { return hs.srv.Serve(httpL) })
+	run(cm.Serve)
+	return cm
+}
+
+// servingErr reports whether err from a Serve call means trouble rather
+// than the member stopping.
+func (m *Member) servingErr(err error) bool {
+	if err == nil || m.ctx.Err() != nil {
+		return false
+	}
+	return !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed)
+}

@@ -1,0 +1,75 @@
+package cluster
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+// httpDo sends one HTTP request to the member's client URL and returns the
+// status and body.
+func httpDo(t *testing.T, m *Member, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx(t), method, m.ClientURLs()[0]+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestHTTP checks the HTTP side of the client port, next to gRPC: /health,
+// /version and the JSON gateway, as etcd serves them.
+func TestHTTP(t *testing.T) {
+	m := start(t, testConfig(t, t.TempDir()))
+	cli := client(t, m) // gRPC on the same port
+
+	if code, body := httpDo(t, m, "GET", "/health", ""); code != 200 || strings.TrimSpace(body) != `{"health":"true","reason":""}` {
+		t.Errorf("/health = %d %s", code, body)
+	}
+	code, body := httpDo(t, m, "GET", "/version", "")
+	var v map[string]string
+	if code != 200 || json.Unmarshal([]byte(body), &v) != nil || v["etcdserver"] == "" || v["etcdcluster"] == "" {
+		t.Errorf("/version = %d %s", code, body)
+	}
+
+	b64 := base64.StdEncoding.EncodeToString
+	if code, body := httpDo(t, m, "POST", "/v3/kv/put", `{"key":"`+b64([]byte("gw"))+`","value":"`+b64([]byte("json"))+`"}`); code != 200 {
+		t.Fatalf("gateway put = %d %s", code, body)
+	}
+	get, err := cli.Get(ctx(t), "gw")
+	if err != nil || len(get.Kvs) != 1 || string(get.Kvs[0].Value) != "json" {
+		t.Fatalf("get after gateway put = %v, %v", get, err)
+	}
+	code, body = httpDo(t, m, "POST", "/v3/kv/range", `{"key":"`+b64([]byte("gw"))+`"}`)
+	if code != 200 || !strings.Contains(body, b64([]byte("json"))) {
+		t.Fatalf("gateway range = %d %s", code, body)
+	}
+
+	// An alarm makes /health false unless excluded.
+	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(ctx(t), &pb.AlarmRequest{
+		Action: pb.AlarmRequest_ACTIVATE, MemberID: m.MemberID(), Alarm: pb.AlarmType_NOSPACE,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := httpDo(t, m, "GET", "/health", ""); code != 503 || !strings.Contains(body, "ALARM NOSPACE") {
+		t.Errorf("/health under NOSPACE = %d %s", code, body)
+	}
+	if code, body := httpDo(t, m, "GET", "/health?exclude=NOSPACE", ""); code != 200 {
+		t.Errorf("/health excluding NOSPACE = %d %s", code, body)
+	}
+}
