@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // testConfig is a one-member cluster on a free loopback port with fast
@@ -281,5 +283,54 @@ func TestNoLeader(t *testing.T) {
 	// A serializable read needs no leader.
 	if _, err := cli.Get(ctx(t), "k", clientv3.WithSerializable()); err != nil {
 		t.Fatalf("serializable get without a leader: %v", err)
+	}
+}
+
+// TestGetStream reads a range through RangeStream: several chunks that
+// merge into what Get returns, with etcd's Count and More under a limit.
+func TestGetStream(t *testing.T) {
+	m := start(t, testConfig(t, t.TempDir()))
+	cli := client(t, m)
+	const n = 100
+	var ops []clientv3.Op
+	for i := range n {
+		ops = append(ops, clientv3.OpPut(fmt.Sprintf("/s/%03d", i), "v"))
+	}
+	if _, err := cli.Txn(ctx(t)).Then(ops...).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		limit     int64
+		wantKVs   int
+		wantMore  bool
+		minChunks int
+	}{
+		{0, n, false, 3},
+		{30, 30, true, 2},
+	} {
+		ch, err := cli.GetStream(ctx(t), "/s/", clientv3.WithPrefix(), clientv3.WithLimit(tc.limit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chunks []clientv3.RangeStreamResponse
+		for r := range ch {
+			chunks = append(chunks, r)
+		}
+		got := &pb.RangeResponse{}
+		for _, c := range chunks {
+			if err := c.Err(); err != nil {
+				t.Fatal(err)
+			}
+			proto.Merge(got, c.RangeResponse)
+		}
+		if len(chunks) < tc.minChunks || len(got.Kvs) != tc.wantKVs || got.More != tc.wantMore || got.Count != n || got.Header.GetRevision() != 2 {
+			t.Errorf("limit %d: %d chunks, %d kvs, more %v, count %d, header %v; want >= %d chunks, %d kvs, more %v, count %d at %d",
+				tc.limit, len(chunks), len(got.Kvs), got.More, got.Count, got.Header, tc.minChunks, tc.wantKVs, tc.wantMore, n, 2)
+		}
+		for i, kv := range got.Kvs {
+			if want := fmt.Sprintf("/s/%03d", i); string(kv.Key) != want {
+				t.Fatalf("limit %d: key %d = %s, want %s", tc.limit, i, kv.Key, want)
+			}
+		}
 	}
 }

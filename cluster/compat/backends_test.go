@@ -50,8 +50,9 @@ func startEtcd(t *testing.T) backend {
 	cfg.ListenPeerUrls = []url.URL{*u}
 	cfg.AdvertisePeerUrls = []url.URL{*u}
 	cfg.InitialCluster = cfg.Name + "=" + u.String()
-	// Errors only: etcd's Fatal exits the process right after logging.
-	lg, err := zap.NewProduction(zap.IncreaseLevel(zap.ErrorLevel))
+	// Fatal and panics only: etcd's Fatal exits the process right after
+	// logging, and that line is then the only clue.
+	lg, err := zap.NewProduction(zap.IncreaseLevel(zap.DPanicLevel))
 	if err != nil {
 		t.Fatal(err)
 	}

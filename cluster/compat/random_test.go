@@ -122,7 +122,29 @@ func (g *gen) txnReq(depth int) *pb.TxnRequest {
 	for range g.r.IntN(3) {
 		t.Failure = append(t.Failure, g.requestOp(depth))
 	}
+	avoidEtcdFromKeyBug(t.Success)
+	avoidEtcdFromKeyBug(t.Failure)
 	return t
+}
+
+// avoidEtcdFromKeyBug narrows from-key deletes to one key in a branch that
+// also puts. etcd v3.7.3's duplicate-key check misses a put after a from-key
+// delete (range_end "\x00") in one txn, and a later compaction at that
+// revision makes the oracle exit with "range failed to find revision pair"
+// (see TestFromKeyDeleteThenPutSurvivesCompaction; tend gets this right).
+func avoidEtcdFromKeyBug(ops []*pb.RequestOp) {
+	puts := false
+	for _, op := range ops {
+		puts = puts || op.GetRequestPut() != nil || op.GetRequestTxn() != nil
+	}
+	if !puts {
+		return
+	}
+	for _, op := range ops {
+		if d := op.GetRequestDeleteRange(); d != nil && string(d.RangeEnd) == "\x00" {
+			d.RangeEnd = nil
+		}
+	}
 }
 
 func (g *gen) next() step {

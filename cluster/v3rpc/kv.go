@@ -1,11 +1,15 @@
 package v3rpc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -36,13 +40,98 @@ func (s *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 	return resp, nil
 }
 
+// RangeStream serves a range in chunks, all at the revision current when it
+// starts; the last chunk carries the header, More and Count, as etcd's does.
+// Chunks grow or shrink to land near MaxRequestBytes.
 func (s *kvServer) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServer) error {
-	resp, err := s.Range(stream.Context(), r)
-	if err != nil {
+	if err := checkRange(r); err != nil {
 		return err
 	}
-	return stream.Send(&pb.RangeStreamResponse{RangeResponse: resp})
+	// Keys come in ascending key order; nothing else can be chunked.
+	if r.SortOrder != pb.RangeRequest_NONE && (r.SortTarget != pb.RangeRequest_KEY || r.SortOrder != pb.RangeRequest_ASCEND) {
+		return status.Errorf(codes.Unimplemented, "RangeStream does not support custom sort orders")
+	}
+	if r.MinModRevision != 0 || r.MaxModRevision != 0 || r.MinCreateRevision != 0 || r.MaxCreateRevision != 0 {
+		return status.Errorf(codes.Unimplemented, "RangeStream does not support revision filters")
+	}
+	if !r.Serializable {
+		if err := s.b.LinearizableRead(stream.Context()); err != nil {
+			return toGRPCError(err)
+		}
+	}
+	st := s.b.Store()
+	send := func(resp *pb.RangeResponse) error {
+		if resp.Header != nil {
+			rev := resp.Header.Revision
+			s.hdr.fill(resp.Header)
+			resp.Header.Revision = rev
+		}
+		return stream.Send(&pb.RangeStreamResponse{RangeResponse: resp})
+	}
+	if r.CountOnly {
+		resp, err := st.Range(r)
+		if err != nil {
+			return toGRPCError(err)
+		}
+		return send(&pb.RangeResponse{Header: &pb.ResponseHeader{Revision: resp.Header.GetRevision()}, Count: resp.Count})
+	}
+	total := r.Limit
+	if total <= 0 {
+		total = math.MaxInt64
+	}
+	q := proto.Clone(r).(*pb.RangeRequest)
+	q.Limit = min(firstChunk, total)
+	var count, rev int64
+	for {
+		resp, err := st.Range(q)
+		if err != nil {
+			return toGRPCError(err)
+		}
+		if rev == 0 {
+			rev = resp.Header.GetRevision()
+			if q.Revision == 0 {
+				q.Revision = rev // later chunks see the same revision
+			}
+		}
+		count += int64(len(resp.Kvs))
+		out := &pb.RangeResponse{Kvs: resp.Kvs}
+		done := !resp.More || count >= total
+		var next []byte
+		if resp.More && len(resp.Kvs) > 0 {
+			next = append(bytes.Clone(resp.Kvs[len(resp.Kvs)-1].Key), 0)
+		}
+		if done {
+			out.Header = &pb.ResponseHeader{Revision: rev}
+			out.More = resp.More
+			out.Count = count
+			if resp.More {
+				rest, err := st.Range(&pb.RangeRequest{Key: next, RangeEnd: q.RangeEnd, Revision: q.Revision, CountOnly: true})
+				if err != nil {
+					return toGRPCError(err)
+				}
+				out.Count += rest.Count
+			}
+		}
+		if err := send(out); err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		q.Key = next
+		size := proto.Size(resp)
+		switch target := int(s.opts.MaxRequestBytes); {
+		case size < target/2:
+			q.Limit *= 2
+		case size > target*2:
+			q.Limit = max(q.Limit/2, 1)
+		}
+		q.Limit = min(q.Limit, total-count)
+	}
 }
+
+// firstChunk is how many keys the first RangeStream chunk holds.
+const firstChunk = 10
 
 func (s *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
 	if err := checkPut(r); err != nil {
