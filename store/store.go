@@ -1,21 +1,17 @@
 package store
 
-// NOTE(skeleton): this file fixes the exported API that cluster/ builds on.
-// Bodies are filled in by the store work; signatures change only together
-// with their callers.
-
 import (
+	"encoding/binary"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
 )
-
-var errNotImplemented = errors.New("store: not implemented")
 
 // Request-level errors: deterministic results of applying a request, returned
 // to the client. cluster/v3rpc maps each to its etcd rpctypes value.
@@ -26,13 +22,38 @@ var (
 	ErrLeaseExists      = errors.New("lease already exists")
 	ErrLeaseTTLTooLarge = errors.New("too large lease TTL")
 	ErrWatcherNotExist  = errors.New("mvcc: watcher does not exist")
+	// ErrKeyNotFound answers a put with ignore_value or ignore_lease on a
+	// missing key (rpctypes.ErrGRPCKeyNotFound).
+	ErrKeyNotFound = errors.New("etcdserver: key not found")
+	// ErrUnknownRequest answers a request of a kind the store does not apply.
+	ErrUnknownRequest = errors.New("store: unknown request kind")
+	// ErrNotPrimary answers Renew on a store that is not promoted
+	// (a follower): the keep-alive belongs on the leader.
+	ErrNotPrimary = errors.New("not a primary lessor")
+	// ErrWatcherDuplicateID answers Watch with an ID already in use.
+	ErrWatcherDuplicateID = errors.New("mvcc: duplicate watch ID provided on the WatchStream")
+	// ErrEmptyWatcherRange answers Watch with End at or before Key.
+	ErrEmptyWatcherRange = errors.New("mvcc: watcher range is empty")
+	// ErrClosed answers calls on a closed store or watch stream.
+	ErrClosed = errors.New("store: closed")
 )
+
+// requestErr reports whether err is a request-level result rather than a
+// backend failure.
+func requestErr(err error) bool {
+	for _, e := range []error{ErrCompacted, ErrFutureRev, ErrLeaseNotFound, ErrLeaseExists, ErrLeaseTTLTooLarge, ErrKeyNotFound, ErrUnknownRequest} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
 
 // Options configure a Store.
 type Options struct {
 	// BatchInterval and BatchLimit bound how long and how many applied
-	// requests may share one bbolt commit (0: defaults). Batching is safe
-	// because the Raft log above the store replays every entry after
+	// requests may share one bbolt commit (0: 100ms and 10000). Batching is
+	// safe because the Raft log above the store replays every entry after
 	// AppliedIndex on restart.
 	BatchInterval time.Duration
 	BatchLimit    int
@@ -42,22 +63,196 @@ type Options struct {
 	// persisted state). nil: time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// ProgressInterval is how often watches that asked for progress notify
+	// get an empty response carrying the revision (0: 10 minutes, as etcd).
+	ProgressInterval time.Duration
 }
 
 // Store is the MVCC keyspace.
-type Store struct{}
+type Store struct {
+	opts Options
+	lg   *slog.Logger
+	path string
+
+	// mu guards the state below: Apply and maintenance hold it exclusively,
+	// readers share it.
+	mu  sync.RWMutex
+	be  *backend
+	idx *index
+	rev int64
+	// compactRev is -1 before the first compaction, as in etcd.
+	compactRev int64
+	leases     map[int64]*leaseState
+	keyLease   map[string]int64
+	alarms     map[alarmKey]*pb.AlarmMember
+	// fatal is the backend failure after which the store refuses work.
+	fatal  error
+	closed bool
+
+	// Mirrors of rev, compactRev and the applied index for lock-free reads.
+	revA     atomic.Int64
+	compactA atomic.Int64
+	applied  atomic.Uint64
+
+	// lmu guards lease expiry bookkeeping (leaseState.expiry, primary).
+	lmu     sync.Mutex
+	primary bool
+
+	hub *watchHub
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
 
 // Open opens (or creates) the store in the bbolt file at path.
-func Open(path string, opts Options) (*Store, error) { return nil, errNotImplemented }
+func Open(path string, opts Options) (*Store, error) {
+	if opts.BatchInterval <= 0 {
+		opts.BatchInterval = defaultBatchInterval
+	}
+	if opts.BatchLimit <= 0 {
+		opts.BatchLimit = defaultBatchLimit
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ProgressInterval <= 0 {
+		opts.ProgressInterval = 10 * time.Minute
+	}
+	be, err := openBackend(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{opts: opts, lg: opts.Logger, path: path, be: be, hub: newWatchHub(), stop: make(chan struct{})}
+	if err := s.load(); err != nil {
+		be.close(-1)
+		return nil, fmt.Errorf("load store %s: %w", path, err)
+	}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.runCommitter() }()
+	go func() { defer s.wg.Done(); s.runWatchSync() }()
+	return s, nil
+}
+
+// load rebuilds the in-memory state (index, revisions, leases, alarms) from
+// the backend's batch transaction.
+func (s *Store) load() error {
+	tx := s.be.tx
+	meta := tx.Bucket(metaBucket)
+	var applied uint64
+	if v := meta.Get(metaAppliedIndex); len(v) == 8 {
+		applied = binary.BigEndian.Uint64(v)
+	}
+	s.compactRev = -1
+	if v := meta.Get(metaFinishedCompact); len(v) >= revBytesLen {
+		r, _ := parseRevKey(v)
+		s.compactRev = r.main
+	}
+	s.idx = &index{}
+	s.keyLease = make(map[string]int64)
+	keyToLease := make(map[string]int64)
+	rev := int64(1)
+	err := tx.Bucket(keyBucket).ForEach(func(k, v []byte) error {
+		r, tomb := parseRevKey(k)
+		kv, err := decodeKV(v)
+		if err != nil {
+			return fmt.Errorf("revision %d_%d: %w", r.main, r.sub, err)
+		}
+		ki := s.idx.getOrCreate(kv.Key)
+		if tomb {
+			ki.tombstone(r)
+			delete(keyToLease, string(kv.Key))
+		} else {
+			ki.restorePut(r, kv.CreateRevision, kv.Version)
+			if kv.Lease != 0 {
+				keyToLease[string(kv.Key)] = kv.Lease
+			} else {
+				delete(keyToLease, string(kv.Key))
+			}
+		}
+		rev = max(rev, r.main)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild index: %w", err)
+	}
+	s.setRev(max(rev, s.compactRev))
+	s.compactA.Store(s.compactRev)
+	s.applied.Store(applied)
+	s.be.committedRev = s.rev
+	if err := s.loadLeases(); err != nil {
+		return err
+	}
+	for key, id := range keyToLease {
+		if _, ok := s.leases[id]; ok {
+			ki := s.idx.get([]byte(key))
+			s.attach(id, ki.key)
+		}
+	}
+	return s.loadAlarms()
+}
+
+func (s *Store) setRev(rev int64) {
+	s.rev = rev
+	s.revA.Store(rev)
+}
+
+// runCommitter commits a pending batch every BatchInterval; it stops when
+// s.stop closes.
+func (s *Store) runCommitter() {
+	t := time.NewTicker(s.opts.BatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		if s.fatal == nil && !s.closed && s.be.pending > 0 && time.Since(s.be.opened) >= s.opts.BatchInterval/2 {
+			s.commitLocked()
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Store) commitLocked() error {
+	if err := s.be.commit(s.rev); err != nil {
+		s.fatal = err
+		s.lg.Error("store backend failed", "err", err)
+		return err
+	}
+	return nil
+}
 
 // Close flushes pending commits and closes the file.
-func (s *Store) Close() error { return errNotImplemented }
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.wg.Wait()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.closed = true
+		rev := s.rev
+		if s.fatal != nil {
+			rev = -1
+		}
+		err = s.be.close(rev)
+		s.hub.closeAll()
+	})
+	return err
+}
 
 // Result is the outcome of one applied request. Resp is the response message
 // (*pb.PutResponse, *pb.RangeResponse, *pb.DeleteRangeResponse,
 // *pb.TxnResponse, *pb.CompactionResponse, *pb.LeaseGrantResponse,
 // *pb.LeaseRevokeResponse, *pb.AlarmResponse) with Header.Revision set; Err is
-// a request-level error (ErrCompacted, ErrLeaseNotFound, ...).
+// a request-level error (ErrCompacted, ErrLeaseNotFound, ...). A skipped
+// (replayed) request gives an empty Result.
 type Result struct {
 	Resp proto.Message
 	Err  error
@@ -67,107 +262,100 @@ type Result struct {
 // index order; an index at or below AppliedIndex is skipped (replay). The
 // returned error is fatal (the backend failed): the member must stop.
 func (s *Store) Apply(index uint64, r *pb.InternalRaftRequest) (Result, error) {
-	return Result{}, errNotImplemented
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Result{}, ErrClosed
+	}
+	if s.fatal != nil {
+		return Result{}, s.fatal
+	}
+	if index <= s.applied.Load() {
+		return Result{}, nil
+	}
+	res, err := s.applyRequest(index, r)
+	if err == nil {
+		err = s.be.putMeta(metaAppliedIndex, binary.BigEndian.AppendUint64(nil, index))
+	}
+	if err != nil {
+		// The batch holds a half-applied request: never commit it.
+		s.fatal = fmt.Errorf("apply entry %d: %w", index, err)
+		return Result{}, s.fatal
+	}
+	s.applied.Store(index)
+	s.be.pending++
+	if s.be.pending >= s.opts.BatchLimit {
+		if err := s.commitLocked(); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
+}
+
+func (s *Store) applyRequest(index uint64, r *pb.InternalRaftRequest) (Result, error) {
+	var (
+		resp proto.Message
+		err  error
+	)
+	switch {
+	case r == nil:
+		err = ErrUnknownRequest
+	case r.Range != nil:
+		resp, err = s.executeRange(r.Range, s.rev, txReader{s.be})
+	case r.Put != nil:
+		if err = s.checkPut(r.Put); err == nil {
+			t := s.beginWrite()
+			resp, err = t.applyPut(r.Put)
+			if endErr := t.end(); err == nil {
+				err = endErr
+			}
+		}
+	case r.DeleteRange != nil:
+		t := s.beginWrite()
+		resp, err = t.applyDeleteRange(r.DeleteRange)
+		if endErr := t.end(); err == nil {
+			err = endErr
+		}
+	case r.Txn != nil:
+		resp, err = s.applyTxn(r.Txn)
+	case r.Compaction != nil:
+		resp, err = s.applyCompaction(r.Compaction)
+	case r.LeaseGrant != nil:
+		resp, err = s.applyLeaseGrant(index, r.LeaseGrant)
+	case r.LeaseRevoke != nil:
+		resp, err = s.applyLeaseRevoke(r.LeaseRevoke)
+	case r.Alarm != nil:
+		resp, err = s.applyAlarm(r.Alarm)
+	default:
+		err = ErrUnknownRequest
+	}
+	if err != nil {
+		if requestErr(err) {
+			return Result{Err: err}, nil
+		}
+		return Result{}, err
+	}
+	return Result{Resp: resp}, nil
 }
 
 // AppliedIndex is the log index of the last applied request.
-func (s *Store) AppliedIndex() uint64 { return 0 }
+func (s *Store) AppliedIndex() uint64 { return s.applied.Load() }
 
-// Rev is the current revision; CompactRev the last compacted one.
-func (s *Store) Rev() int64        { return 0 }
-func (s *Store) CompactRev() int64 { return 0 }
+// Rev is the current revision (1 for an empty store, as in etcd).
+func (s *Store) Rev() int64 { return s.revA.Load() }
+
+// CompactRev is the last compacted revision (0: never compacted).
+func (s *Store) CompactRev() int64 { return max(0, s.compactA.Load()) }
 
 // Range serves a read from the applied state.
-func (s *Store) Range(r *pb.RangeRequest) (*pb.RangeResponse, error) { return nil, errNotImplemented }
-
-// Lease is a granted lease as the store records it.
-type Lease struct {
-	ID   int64
-	TTL  int64 // granted TTL in seconds
-	Keys [][]byte
+func (s *Store) Range(r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	rd := &viewReader{b: s.be}
+	defer rd.close()
+	return s.executeRange(r, s.rev, rd)
 }
 
-// Lease returns one lease; Leases all of them, by ID.
-func (s *Store) Lease(id int64) (Lease, bool) { return Lease{}, false }
-func (s *Store) Leases() []Lease              { return nil }
-
-// Lease expiry bookkeeping (in memory, on the leader): Promote starts every
-// lease's TTL afresh (a new leader), Demote stops expiry (a follower), Renew
-// handles a keep-alive, Remaining answers TimeToLive, Expired lists leases
-// whose time is up (the cluster proposes their revocation).
-func (s *Store) Promote(extend time.Duration)              {}
-func (s *Store) Demote()                                   {}
-func (s *Store) Renew(id int64) (ttl int64, err error)     { return 0, errNotImplemented }
-func (s *Store) Remaining(id int64) (ttl int64, err error) { return 0, errNotImplemented }
-func (s *Store) Expired() []int64                          { return nil }
-
-// Alarms lists the raised alarms.
-func (s *Store) Alarms() []*pb.AlarmMember { return nil }
-
-// HashKV hashes the keyspace up to rev (0: current), as etcd's HashKV does.
-func (s *Store) HashKV(rev int64) (hash uint32, hashRev, compactRev int64, err error) {
-	return 0, 0, 0, errNotImplemented
-}
-
-// Size is the backend file size; SizeInUse the part holding data.
-func (s *Store) Size() int64      { return 0 }
-func (s *Store) SizeInUse() int64 { return 0 }
-
-// Snapshot writes a consistent copy of the backend (a bbolt file).
-func (s *Store) Snapshot(w io.Writer) (int64, error) { return 0, errNotImplemented }
-
-// Restore replaces the whole state with a snapshot written by Snapshot.
-func (s *Store) Restore(r io.Reader) error { return errNotImplemented }
-
-// Defragment rewrites the backend file compactly.
-func (s *Store) Defragment() error { return errNotImplemented }
-
-// WatchRequest is one watch on a stream.
-type WatchRequest struct {
-	Key, End []byte // End nil: Key alone; "\x00": from Key on
-	StartRev int64  // 0: from the next revision
-	PrevKV   bool
-	NoPut    bool
-	NoDelete bool
-	// ProgressNotify asks for periodic empty responses carrying the revision.
-	ProgressNotify bool
-}
-
-// WatchResponse is a batch of events for one watch, in revision order.
-// CompactRevision != 0 means the watch was cancelled because StartRev was
-// compacted. Canceled marks the last response of a watch.
-type WatchResponse struct {
-	WatchID         int64
-	Events          []*mvccpb.Event
-	Revision        int64
-	CompactRevision int64
-	Canceled        bool
-}
-
-// WatchStream multiplexes watches for one client stream.
-type WatchStream struct{}
-
-// NewWatchStream opens a stream of watches.
-func (s *Store) NewWatchStream() *WatchStream { return &WatchStream{} }
-
-// Watch starts a watch with the given ID, or with the next free one when id
-// is AutoWatchID (IDs then count up from 0, as etcd's do). It fails with
-// ErrCompacted-style cancellation delivered on Chan, not as an error, when
-// StartRev is compacted.
-func (w *WatchStream) Watch(id int64, r WatchRequest) (int64, error) { return 0, errNotImplemented }
-
-// AutoWatchID asks Watch to choose the ID.
-const AutoWatchID int64 = -1
-
-// Chan delivers responses for all the stream's watches.
-func (w *WatchStream) Chan() <-chan WatchResponse { return nil }
-
-// Cancel stops a watch.
-func (w *WatchStream) Cancel(id int64) error { return errNotImplemented }
-
-// RequestProgress sends a progress response (no events, current revision) to
-// every watch that is in sync.
-func (w *WatchStream) RequestProgress() {}
-
-// Close stops all the stream's watches.
-func (w *WatchStream) Close() {}
