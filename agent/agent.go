@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tendkv/tend/agent/config"
+	"github.com/tendkv/tend/agent/process"
+)
+
+// Options are what an Agent is built with besides its configuration.
+type Options struct {
+	// Client reaches the store. When nil, New dials the configuration's
+	// store block and Close closes the client.
+	Client *clientv3.Client
+	// Logger receives the agent's decisions. Nil discards them.
+	Logger *slog.Logger
+	// Supervisor runs the configured processes. When nil, New makes one and
+	// Close stops its processes.
+	Supervisor *process.Supervisor
+}
+
+// Agent keeps one host's files in step with the keyspace. Build it with New,
+// run it with Run (or render once with Once), and Close it when done.
+type Agent struct {
+	client     *clientv3.Client
+	ownsClient bool
+	log        *slog.Logger
+	procs      *process.Supervisor
+	ownsProcs  bool
+	reload     chan *config.Config
+
+	mu     sync.Mutex
+	cfg    *config.Config    // the configuration in use
+	status map[string]Status // per template name
+}
+
+// New builds an agent for cfg, a validated configuration.
+func New(cfg *config.Config, opts Options) (*Agent, error) {
+	a := &Agent{
+		client:    opts.Client,
+		log:       opts.Logger,
+		procs:     opts.Supervisor,
+		reload:    make(chan *config.Config, 1),
+		cfg:       cfg,
+		status:    map[string]Status{},
+		ownsProcs: opts.Supervisor == nil,
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.client == nil {
+		c, err := Dial(cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		a.client, a.ownsClient = c, true
+	}
+	if a.procs == nil {
+		a.procs = process.NewSupervisor(a.log)
+	}
+	return a, nil
+}
+
+// Close stops the supervised processes (when the agent made the supervisor)
+// and closes the store client (when the agent dialed it).
+func (a *Agent) Close() error {
+	var errs []error
+	if a.ownsProcs {
+		if err := a.procs.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop processes: %w", err))
+		}
+	}
+	if a.ownsClient {
+		if err := a.client.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("close store client: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Reload hands a new, validated configuration to the running agent. Run
+// swaps it in between two changes: templates are re-rendered under the new
+// configuration and processes whose definition changed are restarted. A
+// configuration handed in before the previous one was taken replaces it.
+func (a *Agent) Reload(cfg *config.Config) {
+	for {
+		select {
+		case a.reload <- cfg:
+			return
+		default:
+		}
+		select {
+		case <-a.reload:
+		default:
+		}
+	}
+}
+
+// Config returns the configuration in use.
+func (a *Agent) Config() *config.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
+
+// Run watches, renders and applies until ctx is done, and returns nil then.
+// It returns an error only when it cannot start (e.g. a template source
+// folder cannot be watched). Store outages never end it: the files keep
+// their last good content and the agent retries.
+func (a *Agent) Run(ctx context.Context) error {
+	l := newLoop(a, a.Config())
+	return l.run(ctx)
+}
+
+// Status is what the agent last did with one template.
+type Status struct {
+	Template    string `json:"template"`
+	Destination string `json:"destination"`
+	// Revision is the store revision the file on disk was rendered at.
+	Revision int64 `json:"revision"`
+	// AppliedAt is when the file was last replaced.
+	AppliedAt time.Time `json:"applied_at"`
+	// Outcome of the last attempt: applied, unchanged, render-failed,
+	// check-failed, write-failed, hook-failed, rolled-back, rejected.
+	Outcome string `json:"outcome"`
+	// Error is the last attempt's error, if it failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Status returns the status of every template, sorted by name.
+func (a *Agent) Status() []Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]Status, 0, len(a.status))
+	for _, s := range a.status {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Template < out[j].Template })
+	return out
+}
+
+// setStatus records an outcome for template name.
+func (a *Agent) setStatus(name string, update func(*Status)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.status[name]
+	s.Template = name
+	update(&s)
+	a.status[name] = s
+}

@@ -1,0 +1,148 @@
+package config
+
+import (
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/tendkv/tend/agent/hook"
+	"github.com/tendkv/tend/templates"
+)
+
+// Defaults for values a configuration may leave out.
+const (
+	DefaultEndpoint     = "http://127.0.0.1:2379"
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultCheckTimeout = 30 * time.Second
+	DefaultKillTimeout  = 10 * time.Second
+	DefaultHealthTries  = 5
+	DefaultHealthEvery  = time.Second
+	DefaultHealthLimit  = 30 * time.Second
+)
+
+// Config is a whole, validated agent configuration.
+type Config struct {
+	// Files are the HCL files it was read from, in order.
+	Files     []string      `json:"files"`
+	Store     Store         `json:"store"`
+	Wait      Wait          `json:"wait"`
+	Templates []*Template   `json:"templates"`
+	Hooks     []*Hook       `json:"hooks"`
+	Processes []*Process    `json:"processes"`
+	Health    *Health       `json:"health,omitempty"`
+	Rollback  bool          `json:"rollback"`
+	Splay     time.Duration `json:"splay"`
+	Log       Log           `json:"log"`
+	hooks     map[string]*Hook
+}
+
+// Store says how to reach the keyspace.
+type Store struct {
+	Endpoints    []string      `json:"endpoints"`
+	DialTimeout  time.Duration `json:"dial_timeout"`
+	Username     string        `json:"username,omitempty"`
+	Password     string        `json:"-"`
+	PasswordFile string        `json:"password_file,omitempty"`
+	TLS          *TLS          `json:"tls,omitempty"`
+}
+
+// TLS holds the client's certificate files; empty fields are unused.
+type TLS struct {
+	CAFile     string `json:"ca_file,omitempty"`
+	CertFile   string `json:"cert_file,omitempty"`
+	KeyFile    string `json:"key_file,omitempty"`
+	ServerName string `json:"server_name,omitempty"`
+}
+
+// Wait is the quiescence window: render once no change came for Min, but at
+// least every Max while changes keep coming. Zero Min renders at once.
+type Wait struct {
+	Min time.Duration `json:"min"`
+	Max time.Duration `json:"max"`
+}
+
+// Template is one file the agent keeps rendered.
+type Template struct {
+	Name string `json:"name"`
+	// Pos is the file:line,col of the template block.
+	Pos string `json:"pos"`
+	// Source is the absolute path of the template file; empty when the text
+	// is given inline as Contents.
+	Source      string `json:"source,omitempty"`
+	Contents    string `json:"contents,omitempty"`
+	Destination string `json:"destination"`
+	// Perms is the mode of the written file; zero keeps the mode of the
+	// file it replaces, or 0644 for a new file.
+	Perms        os.FileMode   `json:"perms"`
+	Owner        string        `json:"owner,omitempty"`
+	Group        string        `json:"group,omitempty"`
+	UID          int           `json:"-"` // -1: leave as is
+	GID          int           `json:"-"` // -1: leave as is
+	Backup       bool          `json:"backup"`
+	Check        []string      `json:"check,omitempty"`
+	CheckTimeout time.Duration `json:"check_timeout,omitempty"`
+	OnChange     []string      `json:"on_change,omitempty"`
+	// Options are what the template text is parsed with.
+	Options templates.Options `json:"-"`
+	// ErrorOnMissingKey mirrors Options.ErrorOnMissingKey for reading.
+	ErrorOnMissingKey bool `json:"error_on_missing_key"`
+	Wait              Wait `json:"wait"`
+	// Parsed is the template as parsed when the configuration was loaded.
+	Parsed *templates.Template `json:"-"`
+}
+
+// Parse parses text (a new version of the template's source file) with the
+// template's options, naming it after its source.
+func (t *Template) Parse(text string) (*templates.Template, error) {
+	name := t.Source
+	if name == "" {
+		name = t.Name
+	}
+	return templates.Parse(name, text, t.Options)
+}
+
+// Hook is a named action; Run is the built hook.
+type Hook struct {
+	Name string    `json:"name"`
+	Pos  string    `json:"pos"`
+	Kind string    `json:"kind"`
+	Run  hook.Hook `json:"-"`
+	// Process is the supervised process a restart or signal hook acts on.
+	Process string `json:"process,omitempty"`
+}
+
+// Process is a program the agent supervises.
+type Process struct {
+	Name           string            `json:"name"`
+	Pos            string            `json:"pos"`
+	Command        []string          `json:"command"`
+	Dir            string            `json:"dir,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	EnvPrefix      string            `json:"env_prefix,omitempty"`
+	ReloadSignal   syscall.Signal    `json:"reload_signal"`
+	KillSignal     syscall.Signal    `json:"kill_signal"`
+	KillTimeout    time.Duration     `json:"kill_timeout"`
+	RestartOnExit  bool              `json:"restart_on_exit"`
+	RestartBackoff time.Duration     `json:"restart_backoff"`
+}
+
+// Health decides whether a change is accepted after its hooks ran: an HTTP
+// GET answering 2xx, or a command exiting 0, within Retries tries spaced by
+// Interval and before Deadline.
+type Health struct {
+	Pos      string        `json:"pos"`
+	HTTP     string        `json:"http,omitempty"`
+	Command  []string      `json:"command,omitempty"`
+	Retries  int           `json:"retries"`
+	Interval time.Duration `json:"interval"`
+	Deadline time.Duration `json:"deadline"`
+}
+
+// Log configures the agent's log.
+type Log struct {
+	Level  string `json:"level"`
+	Format string `json:"format"`
+}
+
+// Hook returns the hook named name, or nil.
+func (c *Config) Hook(name string) *Hook { return c.hooks[name] }
