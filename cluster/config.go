@@ -53,6 +53,9 @@ type Config struct {
 	SnapshotCount uint64
 
 	Logger *slog.Logger
+
+	// durableAge overrides defaultDurableAge (tests).
+	durableAge time.Duration
 }
 
 // NewConfig returns a Config with every default filled in.
@@ -110,6 +113,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.durableAge == 0 {
+		c.durableAge = defaultDurableAge
 	}
 }
 

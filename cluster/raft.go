@@ -250,12 +250,12 @@ func txnPuts(t *pb.TxnRequest) bool {
 	return false
 }
 
-// durableAge is how old a sample of the store's AppliedIndex must be before
+// defaultDurableAge is how old a sample of the store's AppliedIndex must be before
 // a snapshot may cover it. The store commits its batch every BatchInterval
-// (100ms), so an index applied durableAge ago is in its file; a snapshot
+// (100ms), so an index applied that long ago is in its file; a snapshot
 // must never cover entries the store could still lose in a crash, since
 // the WAL drops them.
-var durableAge = 2 * time.Second
+const defaultDurableAge = 2 * time.Second
 
 // appliedSample is the store's AppliedIndex at a time.
 type appliedSample struct {
@@ -264,16 +264,16 @@ type appliedSample struct {
 }
 
 // durableIndex samples the store's AppliedIndex and returns the newest
-// sample at least durableAge old (0 if none is).
+// sample at least Config.durableAge old (0 if none is).
 func (m *Member) durableIndex(now time.Time) uint64 {
 	if n := len(m.samples); n == 0 || now.Sub(m.samples[n-1].at) >= 100*time.Millisecond {
 		m.samples = append(m.samples, appliedSample{now, m.store.AppliedIndex()})
 	}
-	// Keep only the newest sample older than durableAge, and those after.
-	for len(m.samples) > 1 && now.Sub(m.samples[1].at) >= durableAge {
+	// Keep only the newest sample older than that, and those after.
+	for len(m.samples) > 1 && now.Sub(m.samples[1].at) >= m.cfg.durableAge {
 		m.samples = m.samples[1:]
 	}
-	if now.Sub(m.samples[0].at) >= durableAge {
+	if now.Sub(m.samples[0].at) >= m.cfg.durableAge {
 		return m.samples[0].idx
 	}
 	return 0

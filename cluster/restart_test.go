@@ -23,14 +23,10 @@ func TestRestart(t *testing.T) {
 		{"with snapshots", 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.snapshotCount > 0 {
-				old := durableAge
-				durableAge = 300 * time.Millisecond
-				t.Cleanup(func() { durableAge = old })
-			}
 			dir := t.TempDir()
 			cfg := testConfig(t, dir)
 			cfg.SnapshotCount = tc.snapshotCount
+			cfg.durableAge = 300 * time.Millisecond
 			m := start(t, cfg)
 			cli := client(t, m)
 			c := ctx(t)
