@@ -61,6 +61,9 @@ func TestRestart(t *testing.T) {
 
 			m2 := start(t, testConfig(t, dir))
 			cli2 := client(t, m2)
+			if first, _ := m2.raftStorage.FirstIndex(); tc.snapshotCount > 0 && first <= 1 {
+				t.Errorf("raft log after restart starts at %d: the snapshot was not loaded", first)
+			}
 			if m2.MemberID() != id || m2.ClusterID() != cid {
 				t.Errorf("IDs after restart = %x/%x, want %x/%x", m2.MemberID(), m2.ClusterID(), id, cid)
 			}
