@@ -269,6 +269,38 @@ func watch(key, end string, startRev int64, prevKV bool, n int) step {
 	}}
 }
 
+// watchLive opens a watch from the next revision with opts, then runs writes
+// and collects n events (5s at most): live delivery, filters, fragments.
+func watchLive(desc, key string, n int, writes []step, opts ...clientv3.OpOption) step {
+	return step{fmt.Sprintf("Watch live key=%q (%s), then %d writes, expect %d events", key, desc, len(writes), n), func(ctx context.Context, e *env) (proto.Message, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		opts := append([]clientv3.OpOption{clientv3.WithRev(e.lastRev + 1)}, opts...)
+		ch := e.cli.Watch(ctx, key, opts...)
+		out := &pb.WatchResponse{}
+		for _, w := range writes {
+			if _, err := w.do(ctx, e); err != nil {
+				return nil, fmt.Errorf("write %s: %w", w.desc, err)
+			}
+			e.lastRev++
+		}
+		for resp := range ch {
+			if err := resp.Err(); err != nil {
+				out.CancelReason = err.Error()
+				return out, nil
+			}
+			for _, ev := range resp.Events {
+				out.Events = append(out.Events, (*mvccpb.Event)(ev))
+			}
+			if len(out.Events) >= n {
+				return out, nil
+			}
+		}
+		out.CancelReason = fmt.Sprintf("only %d events within 5s", len(out.Events))
+		return out, nil
+	}}
+}
+
 func kvs(pairs ...string) []step {
 	var s []step
 	for i := 0; i+1 < len(pairs); i += 2 {
@@ -394,6 +426,18 @@ func scripted() []step {
 		watch("a", "", 1, false, 3),
 		watch("", "\x00", 2, true, 12),
 		watch("/p/", "/p0", 1, true, 6),
+		watchLive("prefix, no filter", "/live/", 4,
+			[]step{put("/live/a", "1"), put("/live/b", "2"), del(&pb.DeleteRangeRequest{Key: b("/live/a")}), put("/live/a", "3")},
+			clientv3.WithPrefix(), clientv3.WithPrevKV()),
+		watchLive("prefix, no puts", "/live/", 1,
+			[]step{put("/live/c", "1"), del(&pb.DeleteRangeRequest{Key: b("/live/"), RangeEnd: b("/live0")})},
+			clientv3.WithPrefix(), clientv3.WithFilterPut()),
+		watchLive("one key, no deletes", "/live/x", 2,
+			[]step{put("/live/x", "1"), del(&pb.DeleteRangeRequest{Key: b("/live/x")}), put("/live/x", "2")},
+			clientv3.WithFilterDelete()),
+		watchLive("all keys, one txn of many", "\x00", 40,
+			[]step{txn(&pb.TxnRequest{Success: manyPuts(40)})},
+			clientv3.WithFromKey()),
 		compact(10, true),
 		compact(10, false),
 		compact(1_000_000, false),
