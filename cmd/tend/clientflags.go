@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -129,7 +130,7 @@ func (cf *clientFlags) commandContext(parent context.Context) (context.Context, 
 // requestError wraps an error from the server, naming what was attempted
 // and, for a timeout, what to do about it.
 func (cf *clientFlags) requestError(action string, err error) error {
-	if err == context.DeadlineExceeded || strings.Contains(err.Error(), "context deadline exceeded") {
+	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "context deadline exceeded") {
 		return fmt.Errorf("%s: %w (no answer from %s within --command-timeout %s; is a member running there?)",
 			action, err, strings.Join(cf.endpoints, ","), cf.commandTimeout)
 	}

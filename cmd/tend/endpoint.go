@@ -26,7 +26,7 @@ func newEndpointCmd() *cobra.Command {
 	return cmd
 }
 
-// endpoints returns --endpoints, or with --cluster the client URLs of all
+// clusterEndpoints returns --endpoints, or with --cluster the client URLs of all
 // members.
 func clusterEndpoints(ctx context.Context, cf *clientFlags, all bool) ([]string, error) {
 	if !all {

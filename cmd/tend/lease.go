@@ -116,7 +116,7 @@ func leaseKeepAliveCmd(cf *clientFlags) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		print := func(w io.Writer, v any) {
+		printKeepAlive := func(w io.Writer, v any) {
 			r := v.(*clientv3.LeaseKeepAliveResponse)
 			fmt.Fprintf(w, "lease %016x keepalived with TTL(%d)\n", r.ID, r.TTL)
 		}
@@ -129,7 +129,7 @@ func leaseKeepAliveCmd(cf *clientFlags) *cobra.Command {
 					return nil, cf.requestError(fmt.Sprintf("keep lease %016x alive", id), err)
 				}
 				return resp, nil
-			}, print)
+			}, printKeepAlive)
 		}
 		if err := cf.checkWriteOut("keep-alive", "simple", "json"); err != nil {
 			return err
@@ -154,7 +154,7 @@ func leaseKeepAliveCmd(cf *clientFlags) *cobra.Command {
 				}
 				continue
 			}
-			print(out, resp)
+			printKeepAlive(out, resp)
 		}
 		if ctx.Err() != nil {
 			return nil
