@@ -105,13 +105,12 @@ func (sw *streamWatch) recvLoop() error {
 
 // create starts one watch and returns its created response.
 func (sw *streamWatch) create(c *pb.WatchCreateRequest) *pb.WatchResponse {
-	rev := sw.s.b.Store().Rev()
 	if len(c.Key) == 0 {
 		c.Key = []byte{0}
 	}
 	if c.StartRevision < 0 {
 		return &pb.WatchResponse{
-			Header: sw.s.hdr.new(rev), WatchId: invalidWatchID,
+			Header: sw.s.hdr.new(sw.s.b.Store().Rev()), WatchId: invalidWatchID,
 			Created: true, Canceled: true, CancelReason: rpctypes.ErrCompacted.Error(),
 		}
 	}
@@ -143,7 +142,7 @@ func (sw *streamWatch) create(c *pb.WatchCreateRequest) *pb.WatchResponse {
 		sw.fragment[id] = true
 	}
 	sw.mu.Unlock()
-	resp := &pb.WatchResponse{Header: sw.s.hdr.new(rev), WatchId: id, Created: true}
+	resp := &pb.WatchResponse{Header: sw.s.hdr.new(sw.s.b.Store().Rev()), WatchId: id, Created: true}
 	if err != nil {
 		resp.WatchId = invalidWatchID
 		resp.Canceled = true
