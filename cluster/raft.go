@@ -74,7 +74,8 @@ func (m *Member) soleVoter() bool {
 
 func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
 	if rd.SoftState != nil {
-		m.lead.Store(rd.SoftState.Lead)
+		// The store's lease clock changes before others can see this
+		// member lead, so lease calls never find a leader unpromoted.
 		isLeader := rd.SoftState.RaftState == raft.StateLeader
 		switch {
 		case isLeader && !*leader:
@@ -85,6 +86,7 @@ func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
 			m.log.Info("lost leadership", "leader", fmt.Sprintf("%x", rd.SoftState.Lead))
 		}
 		*leader = isLeader
+		m.lead.Store(rd.SoftState.Lead)
 	}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		m.term.Store(rd.HardState.GetTerm())
