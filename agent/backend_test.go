@@ -1,0 +1,280 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+
+	"github.com/tendkv/tend/cluster"
+)
+
+// server is a store the agent runs against in tests: an embedded real etcd
+// or a tend member. It can be stopped and started again on the same address
+// with the same data.
+type server interface {
+	URL() string
+	Stop()
+	Start(t *testing.T)
+}
+
+// backends are the stores every end-to-end test runs against.
+var backends = []struct {
+	name  string
+	start func(t *testing.T) server
+}{
+	{"etcd", startEtcd},
+	{"tend", startTend},
+}
+
+// forEachBackend runs f as a subtest against each backend.
+func forEachBackend(t *testing.T, f func(t *testing.T, s server)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f(t, b.start(t))
+		})
+	}
+}
+
+func freeURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+type etcdServer struct {
+	dir, client, peer string
+	mu                sync.Mutex
+	e                 *embed.Etcd
+}
+
+func startEtcd(t *testing.T) server {
+	s := &etcdServer{dir: t.TempDir(), client: freeURL(t), peer: freeURL(t)}
+	s.Start(t)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *etcdServer) URL() string { return s.client }
+
+func (s *etcdServer) Start(t *testing.T) {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Name = "etcd"
+	cfg.Dir = s.dir
+	cu, _ := url.Parse(s.client)
+	pu, _ := url.Parse(s.peer)
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cfg.TickMs = 10
+	cfg.ElectionMs = 100
+	var e *embed.Etcd
+	var err error
+	// The port may linger for a moment after a stop.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		e, err = embed.StartEtcd(cfg)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(10 * time.Second):
+		e.Close()
+		t.Fatal("etcd not ready within 10s")
+	}
+	s.mu.Lock()
+	s.e = e
+	s.mu.Unlock()
+}
+
+func (s *etcdServer) Stop() {
+	s.mu.Lock()
+	e := s.e
+	s.e = nil
+	s.mu.Unlock()
+	if e != nil {
+		e.Close()
+	}
+}
+
+type tendServer struct {
+	dir, client, peer string
+	mu                sync.Mutex
+	m                 *cluster.Member
+}
+
+func startTend(t *testing.T) server {
+	s := &tendServer{dir: t.TempDir(), client: freeURL(t), peer: freeURL(t)}
+	s.Start(t)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *tendServer) URL() string { return s.client }
+
+func (s *tendServer) Start(t *testing.T) {
+	t.Helper()
+	lvl := slog.LevelError
+	if os.Getenv("TEND_TEST_LOG") != "" {
+		lvl = slog.LevelDebug
+	}
+	cfg := cluster.Config{
+		Name:                     "tend",
+		DataDir:                  s.dir,
+		ListenClientURLs:         []string{s.client},
+		ListenPeerURLs:           []string{s.peer},
+		InitialAdvertisePeerURLs: []string{s.peer},
+		HeartbeatInterval:        10 * time.Millisecond,
+		ElectionTimeout:          100 * time.Millisecond,
+		Logger:                   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})),
+	}
+	var m *cluster.Member
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		m, err = cluster.StartMember(context.Background(), cfg)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("start tend member: %v", err)
+	}
+	select {
+	case <-m.ReadyNotify():
+	case <-m.Done():
+		t.Fatalf("tend member stopped before ready: %v", m.Err())
+	case <-time.After(10 * time.Second):
+		m.Close()
+		t.Fatal("tend member not ready within 10s")
+	}
+	s.mu.Lock()
+	s.m = m
+	s.mu.Unlock()
+}
+
+func (s *tendServer) Stop() {
+	s.mu.Lock()
+	m := s.m
+	s.m = nil
+	s.mu.Unlock()
+	if m != nil {
+		m.Close()
+	}
+}
+
+// newClient connects a clientv3 client to endpoint; Cleanup closes it.
+func newClient(t testing.TB, endpoint string) *clientv3.Client {
+	t.Helper()
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("clientv3.New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// proxy forwards TCP from a loopback port to a target, and can cut every
+// connection and refuse new ones, to disconnect the agent from a store that
+// keeps running.
+type proxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  map[net.Conn]bool
+	wg     sync.WaitGroup
+}
+
+func startProxy(t *testing.T, targetURL string) *proxy {
+	t.Helper()
+	u, _ := url.Parse(targetURL)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{l: l, target: u.Host, conns: map[net.Conn]bool{}}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return // the listener was closed
+			}
+			p.serve(c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		p.setDown(true)
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) URL() string { return "http://" + p.l.Addr().String() }
+
+func (p *proxy) serve(c net.Conn) {
+	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	up, err := net.DialTimeout("tcp", p.target, time.Second)
+	if err != nil {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.conns[c], p.conns[up] = true, true
+	p.mu.Unlock()
+	pipe := func(dst, src net.Conn) {
+		defer p.wg.Done()
+		io.Copy(dst, src)
+		dst.Close()
+		src.Close()
+	}
+	p.wg.Add(2)
+	go pipe(up, c)
+	go pipe(c, up)
+}
+
+// setDown cuts every connection and refuses new ones (true), or lets
+// connections through again (false).
+func (p *proxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for c := range p.conns {
+			c.Close()
+		}
+		p.conns = map[net.Conn]bool{}
+	}
+}
+
+var _ = fmt.Sprint
