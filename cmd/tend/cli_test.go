@@ -285,6 +285,9 @@ func TestLease(t *testing.T) {
 		t.Errorf("lease list printed %q, want it to hold %s", list, id)
 	}
 	want(t, "keep-alive --once", ok(t, nil, "lease", "keep-alive", "--once", id), "lease "+id+" keepalived with TTL(100)\n")
+	lines, stop := startLines(t, "lease", "keep-alive", id)
+	expectLines(t, lines, "lease "+id+" keepalived with TTL(100)")
+	stop()
 	want(t, "revoke", ok(t, nil, "lease", "revoke", id), "lease "+id+" revoked\n")
 	if r := tend(t, nil, "get", "/l/k"); r.err == nil {
 		t.Error("key still there after its lease was revoked")
@@ -434,6 +437,11 @@ func TestCompactAndSnapshot(t *testing.T) {
 	r = run("get", "--rev", fmt.Sprint(rev-1), "/c/k")
 	if r.err == nil || !strings.Contains(string(r.stderr), "required revision has been compacted") {
 		t.Errorf("get of a compacted revision: err %v stderr %q", r.err, r.stderr)
+	}
+
+	r = run("watch", "--rev", "1", "/c/k")
+	if r.err == nil || !strings.Contains(string(r.stderr), "required revision has been compacted") {
+		t.Errorf("watch from a compacted revision: err %v stderr %q", r.err, r.stderr)
 	}
 
 	file := filepath.Join(dir, "backup.db")
