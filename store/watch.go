@@ -292,6 +292,9 @@ func (s *Store) syncWatchers() {
 		case w.minRev > cur:
 			delete(h.unsynced, w)
 			h.addSynced(w)
+		case w.ws.full():
+			// Its reader has not made room yet: reading for it would be
+			// wasted work under the store's lock.
 		case from == -1 || w.minRev < from:
 			from = w.minRev
 		}
@@ -338,7 +341,7 @@ func (s *Store) syncWatchers() {
 		to = revs[len(revs)-1].rev
 	}
 	for w := range h.unsynced {
-		if w.minRev < s.compactRev || w.minRev > to {
+		if w.minRev < s.compactRev || w.minRev > to || w.ws.full() {
 			continue
 		}
 		var evs []*mvccpb.Event
@@ -404,6 +407,8 @@ func (s *Store) NewWatchStream() *WatchStream {
 	}
 	return ws
 }
+
+func (ws *WatchStream) full() bool { return len(ws.ch) == cap(ws.ch) }
 
 func (ws *WatchStream) trySend(r WatchResponse) bool {
 	if ws.closed {
