@@ -113,6 +113,18 @@ func TestErrors(t *testing.T) {
 			t.Fatalf("err = %v, want not supported yet", err)
 		}
 	})
+	t.Run("no users or roles", func(t *testing.T) {
+		users, err := cli.UserList(c)
+		if err != nil || len(users.Users) != 0 {
+			t.Fatalf("user list = %v, %v; want empty", users, err)
+		}
+		if _, err := cli.UserGet(c, "root"); !errors.Is(err, rpctypes.ErrUserNotFound) {
+			t.Fatalf("user get: %v, want %v", err, rpctypes.ErrUserNotFound)
+		}
+		if _, err := cli.RoleGet(c, "root"); !errors.Is(err, rpctypes.ErrRoleNotFound) {
+			t.Fatalf("role get: %v, want %v", err, rpctypes.ErrRoleNotFound)
+		}
+	})
 	t.Run("auth status says disabled", func(t *testing.T) {
 		st, err := cli.AuthStatus(c)
 		if err != nil || st.Enabled {
