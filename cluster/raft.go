@@ -72,7 +72,13 @@ func (m *Member) soleVoter() bool {
 	return len(v) == 1 && v[0] == m.id && m.lead.Load() == 0
 }
 
+// handleReady does steps 1 to 7 of the Ready loop (package doc).
 func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
+	// 1. Term, commit index, leader; the lease clock follows leadership.
+	if !raft.IsEmptyHardState(rd.HardState) {
+		m.term.Store(rd.HardState.GetTerm())
+		m.committed.Store(rd.HardState.GetCommit())
+	}
 	if rd.SoftState != nil {
 		// The store's lease clock changes before others can see this
 		// member lead, so lease calls never find a leader unpromoted.
@@ -88,10 +94,7 @@ func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
 		*leader = isLeader
 		m.lead.Store(rd.SoftState.Lead)
 	}
-	if !raft.IsEmptyHardState(rd.HardState) {
-		m.term.Store(rd.HardState.GetTerm())
-		m.committed.Store(rd.HardState.GetCommit())
-	}
+	// 2. Read states to the ReadIndex loop.
 	for _, rs := range rd.ReadStates {
 		// Never block the loop on readers (they may be waiting for this
 		// loop to apply): a dropped read state makes its round ask again.
@@ -101,31 +104,31 @@ func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
 			m.log.Warn("dropped read state: ReadIndex loop is behind", "read-index", rs.Index)
 		}
 	}
-	// 1. A snapshot from the leader: its file and WAL record first, so a
+	// 3. A snapshot from the leader: its file and WAL record first, so a
 	// crash after the entries below still finds it.
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		// Restoring the store from a peer's snapshot comes with the peer
 		// transport; a single member never receives one.
 		return fmt.Errorf("receive snapshot at index %d: restoring from a peer is not supported yet", rd.Snapshot.GetMetadata().GetIndex())
 	}
-	// 2. HardState and entries, fsynced, before anything is sent.
+	// 4. HardState and entries, fsynced, before anything is sent.
 	if err := m.wal.Save(rd.HardState, rd.Entries); err != nil {
 		return fmt.Errorf("save %d entries to WAL: %w", len(rd.Entries), err)
 	}
 	if err := m.raftStorage.Append(rd.Entries); err != nil {
 		return fmt.Errorf("append %d entries to raft storage: %w", len(rd.Entries), err)
 	}
-	// 3. Messages.
+	// 5. Messages.
 	m.transport.Send(rd.Messages)
-	// 4. Committed entries, into the store.
+	// 6. Committed entries, into the store.
 	if err := m.apply(rd.CommittedEntries); err != nil {
 		return err
 	}
 	if m.lead.Load() != 0 && m.AppliedIndex() >= m.committed.Load() {
 		m.readyOnce.Do(func() { close(m.readyc) })
 	}
-	// 5. Snapshot and compact when enough has been applied. (Advance is the
-	// caller's.)
+	// 7. Snapshot and compact when enough has been applied. (8, Advance,
+	// is the caller's.)
 	return m.maybeSnapshot()
 }
 
