@@ -1,0 +1,298 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Randomized multi-key txns: the file always shows all keys of one txn,
+// never a mix of two.
+func TestTxnIsNeverHalfRendered(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+template "pair" {
+  contents    = "{{ keyOrDefault \"/tx/a\" \"0\" }} {{ keyOrDefault \"/tx/b\" \"0\" }} {{ range ls \"/tx/list/\" }}{{ .Value }}{{ end }}"
+  destination = "pair"
+}
+`, nil)
+		h.waitFile("pair", "0 0 ")
+		// A reader checks every version of the file it sees while the
+		// writer commits txns, each setting every key to one value.
+		stop := make(chan struct{})
+		var bad []string
+		var seen int
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b, err := os.ReadFile(h.path("pair"))
+				if err != nil {
+					bad = append(bad, "read: "+err.Error())
+					continue
+				}
+				f := strings.Fields(string(b))
+				seen++
+				initial := string(b) == "0 0 "
+				if !initial && (len(f) != 3 || f[0] != f[1] || f[2] != strings.Repeat(f[0], 3)) {
+					bad = append(bad, string(b))
+				}
+			}
+		}()
+		rng := rand.New(rand.NewPCG(1, 2))
+		var last string
+		for i := 0; i < 150; i++ {
+			v := fmt.Sprint(rng.IntN(9) + 1)
+			last = v
+			ops := []clientv3.Op{clientv3.OpPut("/tx/b", v)}
+			for _, k := range rng.Perm(3) {
+				ops = append(ops, clientv3.OpPut(fmt.Sprintf("/tx/list/%d", k), v))
+			}
+			ops = append(ops, clientv3.OpPut("/tx/a", v))
+			if _, err := h.cli.Txn(context.Background()).Then(ops...).Commit(); err != nil {
+				t.Fatalf("txn %d: %v", i, err)
+			}
+			if i%10 == 0 {
+				time.Sleep(time.Millisecond) // let some renders land between txns
+			}
+		}
+		h.waitFile("pair", last+" "+last+" "+strings.Repeat(last, 3))
+		close(stop)
+		wg.Wait()
+		if len(bad) > 0 {
+			t.Fatalf("%d of %d reads saw a half-applied txn or a bad file, e.g. %q", len(bad), seen, bad[0])
+		}
+	})
+}
+
+// 1,000 puts in a burst give a handful of renders, and the last render
+// shows the last value.
+func TestDebounceCollapsesBursts(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+wait {
+  min = "100ms"
+  max = "400ms"
+}
+template "burst" {
+  contents    = "{{ keyOrDefault \"/burst/n\" \"start\" }}"
+  destination = "burst"
+}
+`, nil)
+		h.waitFile("burst", "start")
+		before := h.logs.count("file replaced", "template=burst")
+		const n = 1000
+		var wg sync.WaitGroup
+		next := make(chan int, n)
+		for i := 1; i <= n; i++ {
+			next <- i
+		}
+		close(next)
+		var mu sync.Mutex
+		var lastRev int64
+		lastVal := ""
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					resp, err := h.cli.Put(context.Background(), "/burst/n", fmt.Sprint(i))
+					if err != nil {
+						t.Errorf("put: %v", err)
+						return
+					}
+					mu.Lock()
+					if resp.Header.Revision > lastRev {
+						lastRev, lastVal = resp.Header.Revision, fmt.Sprint(i)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		h.waitFile("burst", lastVal)
+		waitFor(t, "status at the last revision", 5*time.Second, func() bool { return h.status("burst").Revision >= lastRev })
+		renders := h.logs.count("file replaced", "template=burst") - before
+		// The storm lasts a while on a loaded machine; max forces a render
+		// every 400ms, so allow a few per second of storm, far below 1000.
+		if renders < 1 || renders > 40 {
+			t.Fatalf("%d puts gave %d renders, want a handful", n, renders)
+		}
+		t.Logf("%d puts → %d renders", n, renders)
+	})
+}
+
+// A failing check leaves the old file untouched, and the next good value
+// goes through.
+func TestFailingCheckKeepsOldFile(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+template "checked" {
+  contents    = "value={{ keyOrDefault \"/chk/v\" \"good-0\" }}\n"
+  destination = "checked.conf"
+  check       = ["sh", "-c", "grep -q good {{ .path }}"]
+}
+`, nil)
+		h.waitFile("checked.conf", "value=good-0\n")
+		rev := h.put("/chk/v", "bad")
+		waitFor(t, "check failure", 10*time.Second, func() bool {
+			st := h.status("checked")
+			return st.Outcome == "check-failed"
+		})
+		if got := h.read("checked.conf"); got != "value=good-0\n" {
+			t.Fatalf("file changed to %q despite a failing check", got)
+		}
+		if st := h.status("checked"); !strings.Contains(st.Error, "grep -q good") || st.Revision >= rev {
+			t.Errorf("status = %+v, want the check command named and the old revision", st)
+		}
+		h.put("/chk/v", "good-1")
+		h.waitFile("checked.conf", "value=good-1\n")
+	})
+}
+
+// A failing hook rolls the files back and runs the hooks again.
+func TestFailingHookRollsBack(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+template "a" {
+  contents    = "{{ keyOrDefault \"/rb/v\" \"fine-0\" }}"
+  destination = "a.conf"
+  backup      = true
+  on_change   = ["record", "verify"]
+}
+template "b" {
+  contents    = "b={{ keyOrDefault \"/rb/v\" \"fine-0\" }}"
+  destination = "b.conf"
+  on_change   = ["record"]
+}
+hook "record" {
+  exec {
+    command = ["sh", "-c", "cat a.conf >> hooks.log; echo >> hooks.log"]
+    dir     = "."
+  }
+}
+hook "verify" {
+  exec {
+    command = ["grep", "-q", "fine", "a.conf"]
+    dir     = "."
+  }
+}
+`, nil)
+		h.waitFile("a.conf", "fine-0")
+		h.waitFile("b.conf", "b=fine-0")
+		h.put("/rb/v", "bad")
+		waitFor(t, "rollback", 10*time.Second, func() bool { return h.status("a").Outcome == "rolled-back" })
+		if got := h.read("a.conf"); got != "fine-0" {
+			t.Errorf("a.conf = %q after rollback, want fine-0", got)
+		}
+		if got := h.read("b.conf"); got != "b=fine-0" {
+			t.Errorf("b.conf = %q after rollback, want b=fine-0", got)
+		}
+		if h.status("b").Outcome != "rolled-back" {
+			t.Errorf("b status = %+v, want rolled-back", h.status("b"))
+		}
+		// "record" ran once for the change (once, though both templates
+		// name it) and once after the rollback.
+		waitFor(t, "hooks re-run after rollback", 5*time.Second, func() bool {
+			b, _ := os.ReadFile(h.path("hooks.log"))
+			return strings.HasSuffix(string(b), "bad\nfine-0\n")
+		})
+		b, _ := os.ReadFile(h.path("hooks.log"))
+		if strings.Count(string(b), "bad") != 1 {
+			t.Errorf("hooks.log = %q: the shared hook must run once per change set", b)
+		}
+		h.put("/rb/v", "fine-1")
+		h.waitFile("a.conf", "fine-1")
+		if bak := h.read("a.conf.bak"); bak != "fine-0" {
+			t.Errorf("a.conf.bak = %q, want the previous content fine-0", bak)
+		}
+	})
+}
+
+// An HTTP hook posts a body rendered at the change's revision.
+func TestHTTPHookGetsRenderedBody(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		bodies := make(chan string, 16)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			bodies <- r.Method + " " + r.URL.Path + " " + r.Header.Get("Content-Type") + " " + string(b)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer srv.Close()
+		h := startAgent(t, s.URL(), s.URL(), `
+template "level" {
+  contents    = "level={{ keyOrDefault \"/log/level\" \"INFO\" }}\n"
+  destination = "level.conf"
+  on_change   = ["log-level"]
+}
+hook "log-level" {
+  http {
+    method        = "POST"
+    url           = "`+srv.URL+`/actuator/loggers/ROOT"
+    headers       = { "Content-Type" = "application/json" }
+    body          = "{\"configuredLevel\": \"{{ keyOrDefault \"/log/level\" \"INFO\" }}\"}"
+    expect_status = [200, 204]
+  }
+}
+`, nil)
+		h.waitFile("level.conf", "level=INFO\n")
+		h.put("/log/level", "DEBUG")
+		h.waitFile("level.conf", "level=DEBUG\n")
+		want := `POST /actuator/loggers/ROOT application/json {"configuredLevel": "DEBUG"}`
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case got := <-bodies:
+				if got == want {
+					return
+				}
+				t.Logf("hook call %q", got)
+			case <-deadline:
+				t.Fatalf("no hook call %q within 10s", want)
+			}
+		}
+	})
+}
+
+// A destination that cannot be written (here a folder stands in its way)
+// gives an error naming it, and nothing on disk changes.
+func TestUnwritableDestination(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+template "blocked" {
+  contents    = "x={{ keyOrDefault \"/blk/x\" \"1\" }}"
+  destination = "blocked"
+}
+`, map[string]string{"blocked/keep": "mine"})
+		waitFor(t, "write failure", 10*time.Second, func() bool { return h.status("blocked").Outcome == "write-failed" })
+		st := h.status("blocked")
+		if !strings.Contains(st.Error, h.path("blocked")) {
+			t.Errorf("error %q does not name the destination", st.Error)
+		}
+		if got := h.read("blocked/keep"); got != "mine" {
+			t.Errorf("blocked/keep = %q", got)
+		}
+		entries, _ := os.ReadDir(h.dir)
+		for _, e := range entries {
+			if strings.Contains(e.Name(), ".tend-") {
+				t.Errorf("staged file left behind: %s", e.Name())
+			}
+		}
+	})
+}
