@@ -107,6 +107,11 @@ func execError(name string, err error) error {
 		call := rest[i+len(": error calling "):]
 		if j := strings.Index(call, ": "); j > 0 {
 			out.Func, out.Err = call[:j], errors.New(call[j+2:])
+			// text/template wraps the function's error with %w: keep it,
+			// so that errors.Is and errors.As reach it.
+			if inner := errors.Unwrap(ee.Err); inner != nil && inner.Error() == call[j+2:] {
+				out.Err = inner
+			}
 			return out
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 	"text/template"
 )
 
@@ -49,6 +50,9 @@ type Template struct {
 	name string
 	opts Options
 	tmpl *template.Template
+	// pool holds clones of tmpl with the store functions bound to their
+	// own render state, so a Render neither clones nor rebinds.
+	pool sync.Pool
 }
 
 // Parse parses text; name is used in errors (the agent passes the source file
@@ -71,18 +75,31 @@ func Parse(name, text string, opts Options) (*Template, error) {
 // Name returns the name the template was parsed with.
 func (t *Template) Name() string { return t.name }
 
+// bound is a clone of the template whose store functions read through r.
+type bound struct {
+	tmpl *template.Template
+	r    *render
+}
+
 // Render executes the template against v. On error the returned Deps still
 // lists what was read (the agent must watch it).
 func (t *Template) Render(v View) ([]byte, Deps, error) {
-	r := &render{view: v, opts: t.opts, tmplName: t.name, keys: map[string]bool{}, prefixes: map[string]bool{}}
-	tmpl, err := t.tmpl.Clone()
-	if err != nil {
-		return nil, Deps{}, fmt.Errorf("clone template %s: %w", t.name, err)
+	b, _ := t.pool.Get().(*bound)
+	if b == nil {
+		clone, err := t.tmpl.Clone()
+		if err != nil {
+			return nil, Deps{}, fmt.Errorf("clone template %s: %w", t.name, err)
+		}
+		r := &render{opts: t.opts, tmplName: t.name, keys: map[string]bool{}, prefixes: map[string]bool{}}
+		clone.Funcs(r.funcs())
+		b = &bound{tmpl: clone, r: r}
 	}
-	tmpl.Funcs(r.funcs())
+	b.r.view = v
 	var buf bytes.Buffer
-	err = tmpl.Execute(&buf, nil)
-	deps := r.deps()
+	err := b.tmpl.Execute(&buf, nil)
+	deps := b.r.deps()
+	b.r.reset()
+	t.pool.Put(b)
 	if err != nil {
 		return nil, deps, execError(t.name, err)
 	}
@@ -97,6 +114,14 @@ type render struct {
 	keys     map[string]bool
 	prefixes map[string]bool
 	host     *string
+}
+
+// reset forgets the view and what was read, for the next Render.
+func (r *render) reset() {
+	r.view = nil
+	r.host = nil
+	clear(r.keys)
+	clear(r.prefixes)
 }
 
 func (r *render) deps() Deps {

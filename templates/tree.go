@@ -1,7 +1,6 @@
 package templates
 
 import (
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,7 +34,9 @@ func buildTree(dir string, kvs []KV) map[string]any {
 	for _, kv := range kvs {
 		rel := kv.Key[len(dir):]
 		n := root
-		for _, seg := range strings.Split(rel, "/") {
+		for rest := rel; rest != ""; {
+			var seg string
+			seg, rest, _ = strings.Cut(rest, "/")
 			if seg == "" {
 				continue
 			}
@@ -115,11 +116,6 @@ func numLess(a, b string) bool {
 	return a < b
 }
 
-var (
-	intText   = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
-	floatText = regexp.MustCompile(`^-?(0|[1-9][0-9]*)\.[0-9]+$`)
-)
-
 // typedLeaf is rule 4 of buildTree.
 func typedLeaf(s string) any {
 	switch s {
@@ -128,19 +124,31 @@ func typedLeaf(s string) any {
 	case "false":
 		return false
 	}
-	if len(s) > 40 {
+	if len(s) == 0 || len(s) > 40 {
 		return s
 	}
-	if intText.MatchString(s) && s != "-0" {
+	digits := s
+	if digits[0] == '-' {
+		digits = digits[1:]
+	}
+	intPart, frac, isDec := strings.Cut(digits, ".")
+	if !allDigits(intPart) || (len(intPart) > 1 && intPart[0] == '0') {
+		return s
+	}
+	if !isDec {
+		if s == "-0" {
+			return s
+		}
 		if i, err := strconv.Atoi(s); err == nil {
 			return i
 		}
 		return s
 	}
-	if floatText.MatchString(s) {
-		if f, err := strconv.ParseFloat(s, 64); err == nil && strconv.FormatFloat(f, 'f', -1, 64) == s {
-			return f
-		}
+	if !allDigits(frac) {
+		return s
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && strconv.FormatFloat(f, 'f', -1, 64) == s {
+		return f
 	}
 	return s
 }
