@@ -95,6 +95,9 @@ func runServer(ctx context.Context, cfg cluster.Config) error {
 	defer stop()
 	m, err := cluster.StartMember(ctx, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped by a signal while starting
+		}
 		return err
 	}
 	ready := m.ReadyNotify()
