@@ -78,6 +78,16 @@ func TestRestart(t *testing.T) {
 			if err != nil || ttl.TTL <= 0 || len(ttl.Keys) != n/10 {
 				t.Fatalf("lease after restart = %+v, %v; want alive with %d keys", ttl, err, n/10)
 			}
+			// History survives too: a watch from before the restart
+			// replays every put.
+			wc := cli2.Watch(c, "/r/", clientv3.WithPrefix(), clientv3.WithRev(2))
+			for seen := 0; seen < n; {
+				wr := next(t, wc)
+				if err := wr.Err(); err != nil {
+					t.Fatal(err)
+				}
+				seen += len(wr.Events)
+			}
 			put, err := cli2.Put(c, "/r/next", "x")
 			if err != nil || put.Header.Revision != last+1 {
 				t.Fatalf("put after restart = %v, %v; want revision %d", put, err, last+1)
