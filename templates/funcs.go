@@ -55,12 +55,40 @@ func baseFuncs() template.FuncMap {
 			"base64Decode": base64Decode,
 			"getenv":       getenv,
 			"datetime":     time.Now,
+			// sprig's keys and values follow Go's random map order; a
+			// render must not change when nothing changed.
+			"keys":   sortedKeys,
+			"values": sortedValues,
 		} {
 			m[name] = f
 		}
 		baseMap = m
 	})
 	return baseMap
+}
+
+// sortedKeys is sprig's keys, sorted (for several dicts: sorted within
+// each, in order of the dicts, as sprig appends them).
+func sortedKeys(dicts ...map[string]any) []string {
+	out := []string{}
+	for _, d := range dicts {
+		start := len(out)
+		for k := range d {
+			out = append(out, k)
+		}
+		sort.Strings(out[start:])
+	}
+	return out
+}
+
+// sortedValues is sprig's values, in key order.
+func sortedValues(d map[string]any) []any {
+	keys := sortedKeys(d)
+	out := make([]any, len(keys))
+	for i, k := range keys {
+		out[i] = d[k]
+	}
+	return out
 }
 
 func base64Decode(s string) (string, error) {

@@ -288,3 +288,46 @@ func BenchmarkRenderTree(b *testing.B) {
 		}
 	}
 }
+
+func TestDepsSortedAndDeduplicated(t *testing.T) {
+	tmpl := mustParse(t, "d", `{{ key "/b" }}{{ key "/a" }}{{ key "/b" }}{{ exists "/a" }}{{ getv "/c" "x" }}`+
+		`{{ tree "/p" }}{{ ls "/p/" }}{{ kvs "/o" }}{{ getvs "/g/*/x" }}{{ gets "/g/y*" }}{{ services "/s" }}{{ lsdir "/l" }}`, Options{})
+	_, deps, err := tmpl.Render(mapView{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Deps{Keys: []string{"/a", "/b", "/c"}, Prefixes: []string{"/g/", "/l/", "/o/", "/p/", "/s/"}}
+	if !reflect.DeepEqual(deps, want) {
+		t.Errorf("deps %+v, want %+v", deps, want)
+	}
+	// Deps of one render do not leak into the next (renders reuse state).
+	_, deps, err = mustParse(t, "e", `{{ key "/only" }}`, Options{}).Render(mapView{})
+	if err != nil || !reflect.DeepEqual(deps, Deps{Keys: []string{"/only"}}) {
+		t.Errorf("deps %+v, %v", deps, err)
+	}
+	_, deps, _ = tmpl.Render(mapView{})
+	_, deps2, _ := tmpl.Render(mapView{})
+	if !reflect.DeepEqual(deps, deps2) {
+		t.Errorf("second render deps %+v, first %+v", deps2, deps)
+	}
+}
+
+// TestRenderIsDeterministic renders a wide tree many times: Go's random map
+// order must never show in the output.
+func TestRenderIsDeterministic(t *testing.T) {
+	v := mapView{}
+	for i := range 200 {
+		v[fmt.Sprintf("/d/k%03d/v%d", i%37, i)] = fmt.Sprint(i)
+	}
+	tmpl := mustParse(t, "d", "{{ tree \"/d\" | toYaml }}\n{{ tree \"/d\" | toJson }}\n{{ range $k, $v := tree \"/d\" }}{{ $k }}{{ keys $v | join \",\" }}{{ end }}\n", Options{})
+	first, _, err := tmpl.Render(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		out, _, err := tmpl.Render(v)
+		if err != nil || string(out) != string(first) {
+			t.Fatalf("render differs from the first:\n%s\nwant\n%s (err %v)", out, first, err)
+		}
+	}
+}
