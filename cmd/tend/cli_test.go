@@ -19,15 +19,11 @@ import (
 // The tests run the built binary against a real etcd, as a user would.
 var (
 	tendBin string
-	// serverEndpoint is the endpoint of the server the tests talk to: a real etcd
-	// for the Test functions, tend's member under TestAgainstTendMember. Each
-	// test uses its own key prefix.
-	serverEndpoint string
-	memberName     string
-	etcdEndpoint   string
-	tendEndpoint   string
-	// startFresh starts a fresh server of the current kind in dir.
-	startFresh = startEtcd
+	// The shared servers: a real etcd for the Test functions, tend's member
+	// for the same functions run under TestAgainstTendMember. Each test
+	// uses its own key prefix, so they run in parallel.
+	etcdEndpoint string
+	tendEndpoint string
 )
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
@@ -57,7 +53,6 @@ func runMain(m *testing.M) int {
 	}
 	defer tstop()
 	etcdEndpoint, tendEndpoint = ep, tep
-	serverEndpoint, memberName = ep, "oracle"
 	return m.Run()
 }
 
@@ -91,7 +86,7 @@ func tendAt(t *testing.T, endpoint string, stdin []byte, args ...string) result 
 
 func tend(t *testing.T, stdin []byte, args ...string) result {
 	t.Helper()
-	return tendAt(t, serverEndpoint, stdin, args...)
+	return tendAt(t, serverEndpoint(t), stdin, args...)
 }
 
 // ok runs tend and fails the test unless it succeeds; it returns stdout.
@@ -114,6 +109,7 @@ func want(t *testing.T, what, got, wantS string) {
 // The seed's flow: a CI job stores a whole file, a start script fetches it,
 // and the two are identical byte for byte.
 func TestSeedFlowFileRoundTrip(t *testing.T) {
+	t.Parallel()
 	files := map[string][]byte{
 		"plain.yml":      []byte("server:\n  port: 8080\nspring:\n  profiles: production\n"),
 		"no-newline.yml": []byte("server:\n  port: 8080"),
@@ -136,7 +132,7 @@ func TestSeedFlowFileRoundTrip(t *testing.T) {
 		if err := os.WriteFile(in, content, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		sh.Env = append(os.Environ(), "TEND="+tendBin, "KEY="+key+"/sh", "IN="+in, "OUT="+out, "TEND_ENDPOINTS="+serverEndpoint)
+		sh.Env = append(os.Environ(), "TEND="+tendBin, "KEY="+key+"/sh", "IN="+in, "OUT="+out, "TEND_ENDPOINTS="+serverEndpoint(t))
 		if b, err := sh.CombinedOutput(); err != nil {
 			t.Fatalf("%s: shell round trip: %v: %s", name, err, b)
 		}
@@ -147,11 +143,13 @@ func TestSeedFlowFileRoundTrip(t *testing.T) {
 }
 
 func TestSetIsPut(t *testing.T) {
+	t.Parallel()
 	want(t, "set output", ok(t, nil, "set", "/set/my_key", "my value"), "OK\n")
 	want(t, "get", ok(t, nil, "get", "/set/my_key"), "my value")
 }
 
 func TestGetMissingKeyIsAnError(t *testing.T) {
+	t.Parallel()
 	r := tend(t, nil, "get", "/missing/config")
 	if r.err == nil {
 		t.Fatal("get of a missing key succeeded; scripts would write an empty file")
@@ -173,6 +171,7 @@ func TestGetMissingKeyIsAnError(t *testing.T) {
 }
 
 func TestGetRanges(t *testing.T) {
+	t.Parallel()
 	for _, k := range []string{"a", "b", "c"} {
 		ok(t, nil, "put", "/r/"+k, "v"+k)
 	}
@@ -212,6 +211,7 @@ func TestGetRanges(t *testing.T) {
 }
 
 func TestPutFlags(t *testing.T) {
+	t.Parallel()
 	ok(t, nil, "put", "/pf/k", "one")
 	want(t, "put --prev-kv", ok(t, nil, "put", "--prev-kv", "/pf/k", "two"), "OK\n/pf/k\none\n")
 	id := grantLease(t, 60)
@@ -228,6 +228,7 @@ func TestPutFlags(t *testing.T) {
 }
 
 func TestDel(t *testing.T) {
+	t.Parallel()
 	for _, k := range []string{"a", "b", "c"} {
 		ok(t, nil, "put", "/d/"+k, k)
 	}
@@ -237,6 +238,7 @@ func TestDel(t *testing.T) {
 }
 
 func TestTxn(t *testing.T) {
+	t.Parallel()
 	ok(t, nil, "put", "/t/key1", "v1")
 	in := `mod("/t/key1") > "0"
 value("/t/key1") = "v1"
@@ -272,6 +274,7 @@ func grantLease(t *testing.T, ttl int) string {
 }
 
 func TestLease(t *testing.T) {
+	t.Parallel()
 	id := grantLease(t, 100)
 	ok(t, nil, "put", "--lease", id, "/l/k", "v")
 	ttl := ok(t, nil, "lease", "timetolive", "--keys", id)
@@ -303,7 +306,7 @@ func TestLease(t *testing.T) {
 // stop function.
 func startLines(t *testing.T, args ...string) (<-chan string, func()) {
 	t.Helper()
-	cmd := exec.Command(tendBin, append([]string{"--endpoints", serverEndpoint}, args...)...)
+	cmd := exec.Command(tendBin, append([]string{"--endpoints", serverEndpoint(t)}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -352,17 +355,14 @@ func expectLines(t *testing.T, lines <-chan string, wantLines ...string) {
 	}
 }
 
-func currentRev(t *testing.T) int64 {
-	var resp pb.RangeResponse
-	if err := json.Unmarshal([]byte(ok(t, nil, "get", "-w", "json", "/rev-probe")), &resp); err != nil {
-		t.Fatal(err)
-	}
-	return resp.Header.Revision
-}
-
 func TestWatch(t *testing.T) {
+	t.Parallel()
 	ok(t, nil, "put", "/w/old", "past")
-	start := currentRev(t)
+	var old pb.RangeResponse
+	if err := json.Unmarshal([]byte(ok(t, nil, "get", "-w", "json", "/w/old")), &old); err != nil || len(old.Kvs) != 1 {
+		t.Fatalf("get /w/old: %v %v", err, &old)
+	}
+	start := old.Kvs[0].ModRevision
 	// From the next revision on, so no event can slip in before the watch.
 	lines, stop := startLines(t, "watch", "--prefix", "--prev-kv", "--rev", fmt.Sprint(start+1), "/w/")
 	ok(t, nil, "put", "/w/a", "1")
@@ -381,34 +381,36 @@ func TestWatch(t *testing.T) {
 }
 
 func TestMemberAndEndpoint(t *testing.T) {
+	t.Parallel()
 	list := ok(t, nil, "member", "list")
-	if !regexp.MustCompile(`^[0-9a-f]+, started, ` + memberName + `, http://127\.0\.0\.1:\d+, http://127\.0\.0\.1:\d+, false\n$`).MatchString(list) {
+	if !regexp.MustCompile(`^[0-9a-f]+, started, ` + memberName(t) + `, http://127\.0\.0\.1:\d+, http://127\.0\.0\.1:\d+, false\n$`).MatchString(list) {
 		t.Errorf("member list = %q", list)
 	}
 	table := ok(t, nil, "member", "list", "-w", "table")
-	if !strings.Contains(table, "| ID ") || !strings.Contains(table, "| "+memberName+" ") {
+	if !strings.Contains(table, "| ID ") || !strings.Contains(table, "| "+memberName(t)+" ") {
 		t.Errorf("member list -w table = %q", table)
 	}
 	var ml pb.MemberListResponse
-	if err := json.Unmarshal([]byte(ok(t, nil, "member", "list", "-w", "json")), &ml); err != nil || len(ml.Members) != 1 || ml.Members[0].Name != memberName {
+	if err := json.Unmarshal([]byte(ok(t, nil, "member", "list", "-w", "json")), &ml); err != nil || len(ml.Members) != 1 || ml.Members[0].Name != memberName(t) {
 		t.Errorf("member list -w json: %v %+v", err, &ml)
 	}
 
 	health := ok(t, nil, "endpoint", "health")
-	want(t, "endpoint health", regexp.MustCompile(`took = .*`).ReplaceAllString(health, "took = T"), serverEndpoint+" is healthy: successfully committed proposal: took = T\n")
+	want(t, "endpoint health", regexp.MustCompile(`took = .*`).ReplaceAllString(health, "took = T"), serverEndpoint(t)+" is healthy: successfully committed proposal: took = T\n")
 	if h := ok(t, nil, "endpoint", "health", "--cluster", "-w", "json"); !strings.Contains(h, `"health":true`) {
 		t.Errorf("endpoint health --cluster -w json = %q", h)
 	}
 	status := ok(t, nil, "endpoint", "status")
-	if !strings.HasPrefix(status, serverEndpoint+", ") || !strings.Contains(status, ", true, false, ") {
+	if !strings.HasPrefix(status, serverEndpoint(t)+", ") || !strings.Contains(status, ", true, false, ") {
 		t.Errorf("endpoint status = %q (want the endpoint and is-leader true)", status)
 	}
-	if s := ok(t, nil, "endpoint", "status", "-w", "json"); !strings.Contains(s, `"Endpoint":"`+serverEndpoint+`"`) {
+	if s := ok(t, nil, "endpoint", "status", "-w", "json"); !strings.Contains(s, `"Endpoint":"`+serverEndpoint(t)+`"`) {
 		t.Errorf("endpoint status -w json = %q", s)
 	}
 }
 
 func TestEndpointHealthUnreachable(t *testing.T) {
+	t.Parallel()
 	r := tendAt(t, "127.0.0.1:1", nil, "endpoint", "health", "--command-timeout", "500ms")
 	if r.err == nil || !strings.Contains(string(r.stderr), "127.0.0.1:1 is unhealthy") {
 		t.Errorf("health of nothing: err %v stderr %q", r.err, r.stderr)
@@ -416,8 +418,9 @@ func TestEndpointHealthUnreachable(t *testing.T) {
 }
 
 func TestCompactAndSnapshot(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	ep, stop, err := startFresh(filepath.Join(dir, "server"))
+	ep, stop, err := startFresh(t, filepath.Join(dir, "server"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,6 +477,7 @@ func fileSize(t *testing.T, path string) int64 {
 }
 
 func TestUsageErrorsNameTheFix(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		args []string
 		want string
@@ -494,9 +498,10 @@ func TestUsageErrorsNameTheFix(t *testing.T) {
 }
 
 func TestEndpointsFromEnvironment(t *testing.T) {
+	t.Parallel()
 	ok(t, nil, "put", "/env/k", "from-env")
 	cmd := exec.Command(tendBin, "get", "/env/k")
-	cmd.Env = append(os.Environ(), "TEND_ENDPOINTS=", "ETCDCTL_ENDPOINTS="+serverEndpoint)
+	cmd.Env = append(os.Environ(), "TEND_ENDPOINTS=", "ETCDCTL_ENDPOINTS="+serverEndpoint(t))
 	out, err := cmd.Output()
 	if err != nil || string(out) != "from-env" {
 		t.Errorf("ETCDCTL_ENDPOINTS: %v %q", err, out)
@@ -504,6 +509,7 @@ func TestEndpointsFromEnvironment(t *testing.T) {
 }
 
 func TestBenchCommand(t *testing.T) {
+	t.Parallel()
 	var rep struct {
 		Op       string  `json:"op"`
 		Requests int     `json:"requests"`
@@ -525,11 +531,37 @@ func TestBenchCommand(t *testing.T) {
 	}
 }
 
+// onTend reports whether t runs under TestAgainstTendMember.
+func onTend(t *testing.T) bool { return strings.HasPrefix(t.Name(), "TestAgainstTendMember/") }
+
+// serverEndpoint is the shared server t talks to.
+func serverEndpoint(t *testing.T) string {
+	if onTend(t) {
+		return tendEndpoint
+	}
+	return etcdEndpoint
+}
+
+// memberName is the name of serverEndpoint's member.
+func memberName(t *testing.T) string {
+	if onTend(t) {
+		return "tend"
+	}
+	return "oracle"
+}
+
+// startFresh starts a fresh server of t's kind in dir.
+func startFresh(t *testing.T, dir string) (string, func(), error) {
+	if onTend(t) {
+		return startTendMember(dir)
+	}
+	return startEtcd(dir)
+}
+
 // TestAgainstTendMember runs the client tests again, against tend's own
 // member instead of etcd.
 func TestAgainstTendMember(t *testing.T) {
-	serverEndpoint, memberName, startFresh = tendEndpoint, "tend", startTendMember
-	defer func() { serverEndpoint, memberName, startFresh = etcdEndpoint, "oracle", startEtcd }()
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		f    func(*testing.T)

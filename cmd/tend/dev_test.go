@@ -25,6 +25,7 @@ func freeAddr(t *testing.T) string {
 // TestDev runs `tend dev` as a user would: it prints the demo put and get,
 // serves clients until interrupted, and removes its temporary data.
 func TestDev(t *testing.T) {
+	t.Parallel()
 	client, peer := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(tendBin, "dev", "--listen-client-urls", "http://"+client, "--listen-peer-urls", "http://"+peer)
 	stdout, err := cmd.StdoutPipe()

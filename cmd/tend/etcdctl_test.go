@@ -16,9 +16,10 @@ import (
 // same arguments against the same server and requires the same stdout, except
 // where README.md documents a difference.
 func TestOutputMatchesEtcdctl(t *testing.T) {
+	t.Parallel()
 	_, etcdctl := testenv.EtcdBinaries(t)
 	ctl := func(args ...string) (string, error) {
-		cmd := exec.Command(etcdctl, append([]string{"--endpoints", serverEndpoint}, args...)...)
+		cmd := exec.Command(etcdctl, append([]string{"--endpoints", serverEndpoint(t)}, args...)...)
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Run(); err != nil {

@@ -68,6 +68,7 @@ func writeCert(t *testing.T, dir, name string, isCA bool, parent *x509.Certifica
 // TestTLSFlags: --cacert, --cert and --key reach a server that requires
 // client certificates.
 func TestTLSFlags(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ca, caKey := writeCert(t, dir, "ca", true, nil, nil)
 	writeCert(t, dir, "server", false, ca, caKey)
@@ -103,6 +104,7 @@ func TestTLSFlags(t *testing.T) {
 // TestUserFlags: --user name:password and --user with --password
 // authenticate against a server with authentication on.
 func TestUserFlags(t *testing.T) {
+	t.Parallel()
 	ep, stop, err := startEtcd(filepath.Join(t.TempDir(), "etcd"))
 	if err != nil {
 		t.Fatal(err)
