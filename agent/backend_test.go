@@ -56,8 +56,12 @@ func freeURL(t *testing.T) string {
 	return "http://" + l.Addr().String()
 }
 
+// etcdServer is an embedded etcd behind a proxy: Stop cuts the proxy
+// first, so etcd's graceful close does not wait 5s for the agent's watch
+// streams, and to the agent it is the same as a killed server.
 type etcdServer struct {
 	dir, client, peer string
+	px                *proxy
 	mu                sync.Mutex
 	e                 *embed.Etcd
 }
@@ -65,11 +69,12 @@ type etcdServer struct {
 func startEtcd(t *testing.T) server {
 	s := &etcdServer{dir: t.TempDir(), client: freeURL(t), peer: freeURL(t)}
 	s.Start(t)
+	s.px = startProxy(t, s.client)
 	t.Cleanup(s.Stop)
 	return s
 }
 
-func (s *etcdServer) URL() string { return s.client }
+func (s *etcdServer) URL() string { return s.px.URL() }
 
 func (s *etcdServer) Start(t *testing.T) {
 	t.Helper()
@@ -107,9 +112,13 @@ func (s *etcdServer) Start(t *testing.T) {
 	s.mu.Lock()
 	s.e = e
 	s.mu.Unlock()
+	if s.px != nil {
+		s.px.setDown(false)
+	}
 }
 
 func (s *etcdServer) Stop() {
+	s.px.setDown(true)
 	s.mu.Lock()
 	e := s.e
 	s.e = nil

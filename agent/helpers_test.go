@@ -44,7 +44,7 @@ func writeFiles(t testing.TB, dir string, files map[string]string) {
 // and the other files into dir, and loads it.
 func loadConfig(t testing.TB, dir, endpoint, hcl string, files map[string]string) *config.Config {
 	t.Helper()
-	all := map[string]string{"agent.hcl": "store {\n  endpoints = [\"" + endpoint + "\"]\n  dial_timeout = \"2s\"\n}\n" + hcl}
+	all := map[string]string{"agent.hcl": "store {\n  endpoints = [\"" + endpoint + "\"]\n  dial_timeout = \"1s\"\n}\n" + hcl}
 	for k, v := range files {
 		all[k] = v
 	}
