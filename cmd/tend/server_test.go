@@ -135,6 +135,27 @@ func TestServerKill9(t *testing.T) {
 		}
 		last = resp.Header.Revision
 	}
+	// Let a snapshot cover most of the log (the member snapshots a while
+	// after the writes, once the store holds them durably), then write
+	// more, so the restart needs snapshot, store and WAL together.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		snaps, _ := filepath.Glob(filepath.Join(dir, "member", "snap", "*.snap"))
+		if len(snaps) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot within 10s\n%s", p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := n; i < 2*n; i++ {
+		resp, err := cli.Put(c, fmt.Sprintf("/k9/%03d", i), fmt.Sprint(i), clientv3.WithLease(lease.ID))
+		if err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+		last = resp.Header.Revision
+	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -145,12 +166,12 @@ func TestServerKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(get.Kvs) != n || get.Header.Revision != last {
-		t.Fatalf("after kill -9: %d keys at revision %d, want %d at %d", len(get.Kvs), get.Header.Revision, n, last)
+	if len(get.Kvs) != 2*n || get.Header.Revision != last {
+		t.Fatalf("after kill -9: %d keys at revision %d, want %d at %d", len(get.Kvs), get.Header.Revision, 2*n, last)
 	}
 	ttl, err := cli.TimeToLive(c, lease.ID, clientv3.WithAttachedKeys())
-	if err != nil || ttl.TTL <= 0 || len(ttl.Keys) != n {
-		t.Fatalf("lease after kill -9 = %+v, %v; want alive with %d keys", ttl, err, n)
+	if err != nil || ttl.TTL <= 0 || len(ttl.Keys) != 2*n {
+		t.Fatalf("lease after kill -9 = %+v, %v; want alive with %d keys", ttl, err, 2*n)
 	}
 	put, err := cli.Put(c, "/k9/next", "x")
 	if err != nil || put.Header.Revision != last+1 {
