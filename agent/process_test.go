@@ -1,0 +1,105 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The child records its pid, its environment and every SIGHUP it gets.
+const childScript = `trap 'echo hup >> signals' HUP
+echo $$ > pid.tmp && mv pid.tmp pid
+echo "$APP_MODE $LOG_LEVEL" > env.tmp && mv env.tmp env.out
+while :; do sleep 0.02; done`
+
+// Supervised processes start after the first render, get their reload
+// signal from a signal hook, restart from a restart hook and restart with a
+// new environment when a key under env_prefix changes; stopping the agent
+// stops them.
+func TestSupervisedProcess(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		pre := newClient(t, s.URL())
+		for k, v := range map[string]string{"/proc/env/app-mode": "blue", "/proc/env/log.level": "info"} {
+			if _, err := pre.Put(context.Background(), k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := startAgent(t, s.URL(), s.URL(), `
+process "app" {
+  command      = ["sh", "-c", "`+strings.ReplaceAll(strings.ReplaceAll(childScript, `"`, `\"`), "\n", `\n`)+`"]
+  dir          = "."
+  env_prefix   = "/proc/env/"
+  kill_timeout = "2s"
+}
+template "cfg" {
+  contents    = "{{ keyOrDefault \"/proc/cfg\" \"a\" }}"
+  destination = "cfg"
+  on_change   = ["reload"]
+}
+template "hard" {
+  contents    = "{{ keyOrDefault \"/proc/hard\" \"a\" }}"
+  destination = "hard"
+  on_change   = ["restart"]
+}
+hook "reload" {
+  signal {
+    process = "app"
+    signal  = "SIGHUP"
+  }
+}
+hook "restart" {
+  restart { process = "app" }
+}
+`, nil)
+		h.waitFile("env.out", "blue info\n")
+		pid := h.pid()
+		h.put("/proc/cfg", "b")
+		h.waitFile("cfg", "b")
+		h.waitFile("signals", "hup\n")
+		if got := h.pid(); got != pid {
+			t.Fatalf("a reload signal restarted the process (pid %d → %d)", pid, got)
+		}
+
+		h.put("/proc/hard", "b")
+		waitFor(t, "restart by the restart hook", 10*time.Second, func() bool { return h.pid() != pid && h.pid() != 0 })
+		pid = h.pid()
+		if alive(pid) == false {
+			t.Fatalf("restarted process %d is not running", pid)
+		}
+
+		h.put("/proc/env/app-mode", "green")
+		h.waitFile("env.out", "green info\n")
+		waitFor(t, "restart with the new environment", 10*time.Second, func() bool { return h.pid() != pid && h.pid() != 0 })
+		pid = h.pid()
+
+		h.stop()
+		waitFor(t, "process stopped with the agent", 10*time.Second, func() bool { return !alive(pid) })
+	})
+}
+
+// pid reads the pid the child last wrote, or 0.
+func (h *harness) pid() int {
+	b, err := os.ReadFile(h.path("pid"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+// alive reports whether pid runs (and is not a zombie).
+func alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) > 2 && f[2] != "Z"
+}
