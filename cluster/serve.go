@@ -15,6 +15,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/soheilhy/cmux"
 	"github.com/tmc/grpc-websocket-proxy/wsproxy"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"go.etcd.io/etcd/api/v3/version"
 	"google.golang.org/grpc"
@@ -23,7 +24,7 @@ import (
 )
 
 // Each client listener serves, as etcd's does, gRPC (HTTP/2) and plain HTTP
-// (HTTP/1.1): GET /health, GET /version, and the JSON gateway to the gRPC
+// (HTTP/1.1): GET /health, /livez, /readyz, /version, and the JSON gateway to the gRPC
 // API under /v3/ (as `curl -X POST .../v3/kv/range -d '{"key":"Zm9v"}'`).
 
 // httpStack is the HTTP side shared by the client listeners.
@@ -59,6 +60,13 @@ func (m *Member) newHTTPStack(ctx context.Context) (*httpStack, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", m.serveHealth)
+	m.handleProbes(mux, "livez", []probe{{"serializable_read", m.readProbe(true)}})
+	m.handleProbes(mux, "readyz", []probe{
+		{"data_corruption", m.alarmProbe(pb.AlarmType_CORRUPT)},
+		{"linearizable_read", m.readProbe(false)},
+		{"non_learner", func(context.Context) error { return nil }},
+		{"serializable_read", m.readProbe(true)},
+	})
 	mux.HandleFunc("/version", serveVersion)
 	mux.Handle("/v3/", wsproxy.WebsocketProxy(gwmux,
 		// Streams (watch, keep-alive) arrive as websocket upgrades of GET.
@@ -125,6 +133,87 @@ func (m *Member) health(r *http.Request) health {
 		return health{"false", "RANGE ERROR:" + err.Error()}
 	}
 	return health{"true", ""}
+}
+
+// probe is one named check of /livez or /readyz.
+type probe struct {
+	name  string
+	check func(context.Context) error
+}
+
+// handleProbes serves /<kind> (every probe but those in ?exclude=) and
+// /<kind>/<probe>, as etcd's: "ok" (with each result under ?verbose), or
+// 503 listing each result.
+func (m *Member) handleProbes(mux *http.ServeMux, kind string, probes []probe) {
+	run := func(w http.ResponseWriter, r *http.Request, ps []probe) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), m.requestTimeout())
+		defer cancel()
+		var out strings.Builder
+		failed := false
+		for _, p := range ps {
+			if err := p.check(ctx); err != nil {
+				failed = true
+				fmt.Fprintf(&out, "[-]%s failed: %v\n", p.name, err)
+			} else {
+				fmt.Fprintf(&out, "[+]%s ok\n", p.name)
+			}
+		}
+		if failed {
+			http.Error(w, out.String(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if _, verbose := r.URL.Query()["verbose"]; verbose {
+			fmt.Fprint(w, out.String())
+		}
+		fmt.Fprint(w, "ok\n")
+	}
+	mux.HandleFunc("/"+kind, func(w http.ResponseWriter, r *http.Request) {
+		excluded := map[string]bool{}
+		for _, e := range r.URL.Query()["exclude"] {
+			excluded[e] = true
+		}
+		var ps []probe
+		for _, p := range probes {
+			if !excluded[p.name] {
+				ps = append(ps, p)
+			}
+		}
+		run(w, r, ps)
+	})
+	for _, p := range probes {
+		mux.HandleFunc("/"+kind+"/"+p.name, func(w http.ResponseWriter, r *http.Request) { run(w, r, []probe{p}) })
+	}
+}
+
+// readProbe reads one key, linearizably or from this member alone.
+func (m *Member) readProbe(serializable bool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if !serializable {
+			if err := m.LinearizableRead(ctx); err != nil {
+				return err
+			}
+		}
+		_, err := m.store.Range(&pb.RangeRequest{Key: []byte("health"), KeysOnly: true, Limit: 1})
+		return err
+	}
+}
+
+// alarmProbe fails while alarm a is raised.
+func (m *Member) alarmProbe(a pb.AlarmType) func(context.Context) error {
+	return func(context.Context) error {
+		for _, raised := range m.store.Alarms() {
+			if raised.Alarm == a {
+				return fmt.Errorf("alarm activated: %s", a)
+			}
+		}
+		return nil
+	}
 }
 
 // serveVersion answers as etcd's /version.

@@ -41,6 +41,14 @@ func TestHTTP(t *testing.T) {
 	if code, body := httpDo(t, m, "GET", "/health", ""); code != 200 || strings.TrimSpace(body) != `{"health":"true","reason":""}` {
 		t.Errorf("/health = %d %s", code, body)
 	}
+	for _, path := range []string{"/livez", "/readyz", "/readyz/linearizable_read"} {
+		if code, body := httpDo(t, m, "GET", path, ""); code != 200 || body != "ok\n" {
+			t.Errorf("%s = %d %q, want 200 ok", path, code, body)
+		}
+	}
+	if code, body := httpDo(t, m, "GET", "/readyz?verbose", ""); code != 200 || !strings.Contains(body, "[+]linearizable_read ok") {
+		t.Errorf("/readyz?verbose = %d %q", code, body)
+	}
 	code, body := httpDo(t, m, "GET", "/version", "")
 	var v map[string]string
 	if code != 200 || json.Unmarshal([]byte(body), &v) != nil || v["etcdserver"] == "" || v["etcdcluster"] == "" {
@@ -71,5 +79,16 @@ func TestHTTP(t *testing.T) {
 	}
 	if code, body := httpDo(t, m, "GET", "/health?exclude=NOSPACE", ""); code != 200 {
 		t.Errorf("/health excluding NOSPACE = %d %s", code, body)
+	}
+	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(ctx(t), &pb.AlarmRequest{
+		Action: pb.AlarmRequest_ACTIVATE, MemberID: m.MemberID(), Alarm: pb.AlarmType_CORRUPT,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := httpDo(t, m, "GET", "/readyz", ""); code != 503 || !strings.Contains(body, "[-]data_corruption failed") {
+		t.Errorf("/readyz under CORRUPT = %d %q", code, body)
+	}
+	if code, body := httpDo(t, m, "GET", "/livez", ""); code != 200 {
+		t.Errorf("/livez under CORRUPT = %d %q, want live", code, body)
 	}
 }
