@@ -137,6 +137,21 @@ func TestAlarm(t *testing.T) {
 	if _, err := cli.Put(c, "k", "v"); err != nil {
 		t.Fatalf("put after disarm: %v", err)
 	}
+
+	// CORRUPT stops every write until disarmed.
+	corrupt := &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: m.MemberID(), Alarm: pb.AlarmType_CORRUPT}
+	if _, err := mc.Alarm(c, corrupt); err != nil {
+		t.Fatalf("activate: %v", err)
+	}
+	if _, err := cli.Delete(c, "k"); !errors.Is(err, rpctypes.ErrCorrupt) {
+		t.Fatalf("delete under CORRUPT: %v, want %v", err, rpctypes.ErrCorrupt)
+	}
+	if _, err := cli.AlarmDisarm(c, &clientv3.AlarmMember{MemberID: m.MemberID(), Alarm: pb.AlarmType_CORRUPT}); err != nil {
+		t.Fatalf("disarm: %v", err)
+	}
+	if _, err := cli.Delete(c, "k"); err != nil {
+		t.Fatalf("delete after disarm: %v", err)
+	}
 }
 
 // TestQuota fills the backend past its quota: the write that would pass it

@@ -203,7 +203,12 @@ func (m *Member) applyRequest(e *raftpb.Entry) error {
 		return fmt.Errorf("decode entry %d: %w", e.GetIndex(), err)
 	}
 	var res store.Result
-	if needsSpace(&r) && noSpace(m.store.Alarms()) {
+	alarms := m.store.Alarms()
+	if r.Alarm == nil && raised(alarms, pb.AlarmType_CORRUPT) {
+		// A corrupt cluster takes no more writes until an operator
+		// disarms the alarm (etcd's corrupt applier).
+		res = store.Result{Err: v3rpc.ErrCorrupt}
+	} else if needsSpace(&r) && raised(alarms, pb.AlarmType_NOSPACE) {
 		// While NOSPACE is raised, writes that grow the keyspace fail on
 		// every member alike (etcd's capped applier); the alarm is part
 		// of the applied state, so replay decides the same way.
@@ -218,9 +223,10 @@ func (m *Member) applyRequest(e *raftpb.Entry) error {
 	return nil
 }
 
-func noSpace(alarms []*pb.AlarmMember) bool {
+// raised reports whether alarm t is among alarms.
+func raised(alarms []*pb.AlarmMember, t pb.AlarmType) bool {
 	for _, a := range alarms {
-		if a.Alarm == pb.AlarmType_NOSPACE {
+		if a.Alarm == t {
 			return true
 		}
 	}

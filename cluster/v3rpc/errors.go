@@ -21,6 +21,7 @@ var (
 	ErrNoSpace         = errors.New("etcdserver: no space")
 	ErrRequestTooLarge = errors.New("etcdserver: request is too large")
 	ErrTooManyRequests = errors.New("etcdserver: too many requests")
+	ErrCorrupt         = errors.New("etcdserver: corrupt cluster")
 )
 
 // toGRPC is the one table from tend's errors to etcd's wire errors.
@@ -42,6 +43,7 @@ var toGRPC = map[error]error{
 	ErrNoSpace:         rpctypes.ErrGRPCNoSpace,
 	ErrRequestTooLarge: rpctypes.ErrGRPCRequestTooLarge,
 	ErrTooManyRequests: rpctypes.ErrTooManyRequests,
+	ErrCorrupt:         rpctypes.ErrGRPCCorrupt,
 }
 
 // toGRPCError maps err to its etcd wire error. Context errors pass through
