@@ -16,10 +16,13 @@ type MissingKeyError struct {
 }
 
 func (e *MissingKeyError) Error() string {
-	if len(e.Keys) == 1 {
+	switch len(e.Keys) {
+	case 0:
+		return "missing key"
+	case 1:
 		return "missing key " + e.Keys[0]
 	}
-	return "missing keys " + strings.Join(e.Keys, ", ")
+	return "missing key " + e.Keys[0] + " (also missing: " + strings.Join(e.Keys[1:], ", ") + ")"
 }
 
 // Error is a parse or render error at a place in a template. Its text is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,7 +158,7 @@ func (r *render) get(fn, key string) (string, bool, error) {
 	r.keys[key] = true
 	v, ok, err := r.view.Get(key)
 	if err != nil {
-		return "", false, fnErr(fn, fmt.Errorf("get %s: %w", key, err))
+		return "", false, fnErr(fn, err)
 	}
 	return string(v), ok, nil
 }
@@ -167,12 +168,20 @@ func (r *render) list(fn, prefix string) ([]KV, error) {
 	r.prefixes[prefix] = true
 	kvs, err := r.view.List(prefix)
 	if err != nil {
-		return nil, fnErr(fn, fmt.Errorf("list %s: %w", prefix, err))
+		return nil, fnErr(fn, err)
 	}
 	return kvs, nil
 }
 
+// missing handles a missing key under ErrorOnMissingKey: while collecting
+// it notes the key and lets the render go on (returning nil), else it fails.
 func (r *render) missing(fn, key string) error {
+	if r.collect {
+		if !slices.Contains(r.missingKeys, key) {
+			r.missingKeys = append(r.missingKeys, key)
+		}
+		return nil
+	}
 	return fnErr(fn, &MissingKeyError{Template: r.tmplName, Keys: []string{key}})
 }
 

@@ -43,15 +43,15 @@ func mustParse(t testing.TB, name, text string, opts Options) *Template {
 }
 
 func TestViewErrorKeepsDeps(t *testing.T) {
-	boom := errors.New("etcdserver: request timed out")
+	boom := errors.New("get at revision 7: etcdserver: request timed out")
 	v := failView{mapView: mapView{"/a": "1"}, fail: map[string]error{"/b": boom, "/c/": boom}}
 	for _, tc := range []struct {
 		text, wantErr string
 		wantDeps      Deps
 	}{
-		{`{{ key "/a" }}{{ key "/b" }}{{ key "/never" }}`, `t.tmpl:1:17: executing "key": get /b: etcdserver: request timed out`, Deps{Keys: []string{"/a", "/b"}}},
-		{`{{ key "/a" }}{{ range ls "/c" }}{{ end }}`, `t.tmpl:1:23: executing "ls": list /c/: etcdserver: request timed out`, Deps{Keys: []string{"/a"}, Prefixes: []string{"/c/"}}},
-		{`{{ tree "/c" | toYaml }}`, `t.tmpl:1:3: executing "tree": list /c/: etcdserver: request timed out`, Deps{Prefixes: []string{"/c/"}}},
+		{`{{ key "/a" }}{{ key "/b" }}{{ key "/never" }}`, `t.tmpl:1:17: executing "key": get at revision 7: etcdserver: request timed out`, Deps{Keys: []string{"/a", "/b"}}},
+		{`{{ key "/a" }}{{ range ls "/c" }}{{ end }}`, `t.tmpl:1:23: executing "ls": get at revision 7: etcdserver: request timed out`, Deps{Keys: []string{"/a"}, Prefixes: []string{"/c/"}}},
+		{`{{ tree "/c" | toYaml }}`, `t.tmpl:1:3: executing "tree": get at revision 7: etcdserver: request timed out`, Deps{Prefixes: []string{"/c/"}}},
 	} {
 		out, deps, err := mustParse(t, "t.tmpl", tc.text, Options{}).Render(v)
 		if err == nil || err.Error() != tc.wantErr {
@@ -88,6 +88,19 @@ func TestMissingKeyErrorAs(t *testing.T) {
 	}
 	if want := []string{"/x", "/y"}; !reflect.DeepEqual(deps.Keys, want) {
 		t.Errorf("deps %v, want %v", deps.Keys, want)
+	}
+	// All the missing keys are reported, in template order, and what the
+	// template reads after the first one is in the deps.
+	tmpl = mustParse(t, "m.tmpl", `{{ key "/b" }}{{ getv "/a" }}{{ key "/b" }}{{ ls "/after" }}`, Options{ErrorOnMissingKey: true})
+	_, deps, err = tmpl.Render(mapView{})
+	if !errors.As(err, &mk) || !reflect.DeepEqual(mk.Keys, []string{"/b", "/a"}) {
+		t.Errorf("error %v, want missing /b then /a", err)
+	}
+	if want := (Deps{Keys: []string{"/a", "/b"}, Prefixes: []string{"/after/"}}); !reflect.DeepEqual(deps, want) {
+		t.Errorf("deps %+v, want %+v", deps, want)
+	}
+	if want := `m.tmpl:1:3: executing "key": missing key /b (also missing: /a)`; err == nil || err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
 	}
 	// Without ErrorOnMissingKey the same render succeeds.
 	tmpl = mustParse(t, "app.yml.tmpl", "a: {{ key \"/x\" }}\nb: {{ key \"/y\" }}\n", Options{})

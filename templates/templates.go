@@ -2,15 +2,19 @@ package templates
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"text/template"
 )
 
 // View is a read-only keyspace at one revision (the agent implements it with
-// clientv3 Gets pinned to one revision).
+// clientv3 Gets pinned to one revision). Its errors should name the key or
+// prefix and the action ("get /a at revision 7: ..."): a render error wraps
+// them as they are, after the template's place and the function.
 type View interface {
 	// Get returns the value of key; ok is false when the key does not exist.
 	Get(key string) (value []byte, ok bool, err error)
@@ -75,35 +79,69 @@ func Parse(name, text string, opts Options) (*Template, error) {
 // Name returns the name the template was parsed with.
 func (t *Template) Name() string { return t.name }
 
+// Render executes the template against v. On error the returned Deps still
+// lists what was read (the agent must watch it).
+//
+// Under ErrorOnMissingKey a render that misses keys runs twice: once going
+// on past missing keys, to learn all of them (MissingKeyError.Keys) and
+// everything the template would read, then once stopping at the first, to
+// learn its place.
+func (t *Template) Render(v View) ([]byte, Deps, error) {
+	out, deps, missing, err := t.execute(v, t.opts.ErrorOnMissingKey)
+	if len(missing) == 0 {
+		return out, deps, err
+	}
+	_, deps2, _, err := t.execute(v, false)
+	var mk *MissingKeyError
+	if errors.As(err, &mk) {
+		// Report them all, in the order the template asks for them.
+		mk.Keys = append(mk.Keys[:0], missing...)
+	}
+	if err == nil {
+		err = &Error{Template: t.name, Func: "key", Err: &MissingKeyError{Template: t.name, Keys: missing}}
+	}
+	return nil, mergeDeps(deps, deps2), err
+}
+
 // bound is a clone of the template whose store functions read through r.
 type bound struct {
 	tmpl *template.Template
 	r    *render
 }
 
-// Render executes the template against v. On error the returned Deps still
-// lists what was read (the agent must watch it).
-func (t *Template) Render(v View) ([]byte, Deps, error) {
+// execute runs the template once; when collect is set, missing keys are
+// noted and returned instead of failing the render.
+func (t *Template) execute(v View, collect bool) ([]byte, Deps, []string, error) {
 	b, _ := t.pool.Get().(*bound)
 	if b == nil {
 		clone, err := t.tmpl.Clone()
 		if err != nil {
-			return nil, Deps{}, fmt.Errorf("clone template %s: %w", t.name, err)
+			return nil, Deps{}, nil, fmt.Errorf("clone template %s: %w", t.name, err)
 		}
 		r := &render{opts: t.opts, tmplName: t.name, keys: map[string]bool{}, prefixes: map[string]bool{}}
 		clone.Funcs(r.funcs())
 		b = &bound{tmpl: clone, r: r}
 	}
-	b.r.view = v
+	b.r.view, b.r.collect = v, collect
 	var buf bytes.Buffer
 	err := b.tmpl.Execute(&buf, nil)
 	deps := b.r.deps()
+	missing := slices.Clone(b.r.missingKeys)
 	b.r.reset()
 	t.pool.Put(b)
 	if err != nil {
-		return nil, deps, execError(t.name, err)
+		return nil, deps, missing, execError(t.name, err)
 	}
-	return buf.Bytes(), deps, nil
+	return buf.Bytes(), deps, missing, nil
+}
+
+func mergeDeps(a, b Deps) Deps {
+	merge := func(x, y []string) []string {
+		out := append(slices.Clone(x), y...)
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return Deps{Keys: merge(a.Keys, b.Keys), Prefixes: merge(a.Prefixes, b.Prefixes)}
 }
 
 // render is the state of one Render: the view it reads and what it read.
@@ -114,12 +152,18 @@ type render struct {
 	keys     map[string]bool
 	prefixes map[string]bool
 	host     *string
+	// collect makes a missing key under ErrorOnMissingKey read as "" and
+	// land in missingKeys instead of failing the render.
+	collect     bool
+	missingKeys []string
 }
 
 // reset forgets the view and what was read, for the next Render.
 func (r *render) reset() {
 	r.view = nil
 	r.host = nil
+	r.collect = false
+	r.missingKeys = r.missingKeys[:0]
 	clear(r.keys)
 	clear(r.prefixes)
 }
