@@ -119,11 +119,16 @@ type loop struct {
 	events  chan watchEvent
 	started bool // the processes were started
 	fs      *fsnotify.Watcher
+	srcDue  map[string]time.Time // source files changed, re-read once quiet
 	noHooks bool
 }
 
+// sourceQuiet is how long a template source must stay unchanged before it
+// is re-read, so a file in the middle of being written is not parsed.
+const sourceQuiet = 100 * time.Millisecond
+
 func newLoop(a *Agent, cfg *config.Config) *loop {
-	l := &loop{a: a, log: a.log, watches: map[target]*watch{}, events: make(chan watchEvent, 64), full: true}
+	l := &loop{a: a, log: a.log, watches: map[target]*watch{}, events: make(chan watchEvent, 64), full: true, srcDue: map[string]time.Time{}}
 	l.setConfig(cfg, nil)
 	return l
 }
@@ -231,6 +236,11 @@ func (l *loop) next() (time.Time, bool) {
 	}
 	var next time.Time
 	found := false
+	for _, d := range l.srcDue {
+		if !found || d.Before(next) {
+			next, found = d, true
+		}
+	}
 	consider := func(s *sched) {
 		if !s.dirty {
 			return
@@ -251,6 +261,12 @@ func (l *loop) next() (time.Time, bool) {
 // step does what is due: a full re-read, then the renders whose wait is
 // over, then the file swaps and hooks of the changes they made.
 func (l *loop) step(ctx context.Context, now time.Time) {
+	for path, due := range l.srcDue {
+		if !due.After(now) {
+			delete(l.srcDue, path)
+			l.reparse(path, now)
+		}
+	}
 	if l.full {
 		if now.Before(l.fullAt) {
 			return
@@ -574,13 +590,24 @@ func (l *loop) watchSources() error {
 	return nil
 }
 
-// sourceChanged re-parses a template whose source file changed. A broken
-// edit keeps the old template.
+// sourceChanged schedules a re-read of a template source that changed,
+// once it has been quiet for sourceQuiet.
 func (l *loop) sourceChanged(ev fsnotify.Event) {
 	if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
 		return
 	}
 	name := filepath.Clean(ev.Name)
+	for _, u := range l.units {
+		if u.cfg.Source == name {
+			l.srcDue[name] = time.Now().Add(sourceQuiet)
+			return
+		}
+	}
+}
+
+// reparse re-parses the templates whose source is name. A broken edit, or
+// an empty file (most likely one being written), keeps the old template.
+func (l *loop) reparse(name string, now time.Time) {
 	for _, u := range l.units {
 		if u.cfg.Source != name {
 			continue
@@ -589,13 +616,17 @@ func (l *loop) sourceChanged(ev fsnotify.Event) {
 		if err != nil || string(text) == string(u.text) {
 			continue
 		}
+		if len(text) == 0 {
+			l.log.Warn("template source is empty; keeping the previous template", "template", u.cfg.Name, "source", name)
+			continue
+		}
 		t, err := u.cfg.Parse(string(text))
 		if err != nil {
 			l.log.Error("template source edit rejected; keeping the previous template", "template", u.cfg.Name, "error", err)
 			continue
 		}
 		u.tmpl, u.text, u.rejected = t, text, nil
-		u.mark(time.Now(), true)
+		u.mark(now, true)
 		l.log.Info("template source changed", "template", u.cfg.Name, "source", name)
 	}
 }
