@@ -578,7 +578,6 @@ func TestAgainstTendMember(t *testing.T) {
 		{"MemberAndEndpoint", TestMemberAndEndpoint},
 		{"CompactAndSnapshot", TestCompactAndSnapshot},
 		{"Bench", TestBenchCommand},
-		{"OutputMatchesEtcdctl", TestOutputMatchesEtcdctl},
 	} {
 		t.Run(tc.name, tc.f)
 	}
