@@ -25,13 +25,13 @@ import (
 type server interface {
 	URL() string
 	Stop()
-	Start(t *testing.T)
+	Start(t testing.TB)
 }
 
 // backends are the stores every end-to-end test runs against.
 var backends = []struct {
 	name  string
-	start func(t *testing.T) server
+	start func(t testing.TB) server
 }{
 	{"etcd", startEtcd},
 	{"tend", startTend},
@@ -46,7 +46,7 @@ func forEachBackend(t *testing.T, f func(t *testing.T, s server)) {
 	}
 }
 
-func freeURL(t *testing.T) string {
+func freeURL(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -66,7 +66,7 @@ type etcdServer struct {
 	e                 *embed.Etcd
 }
 
-func startEtcd(t *testing.T) server {
+func startEtcd(t testing.TB) server {
 	s := &etcdServer{dir: t.TempDir(), client: freeURL(t), peer: freeURL(t)}
 	s.Start(t)
 	s.px = startProxy(t, s.client)
@@ -76,7 +76,7 @@ func startEtcd(t *testing.T) server {
 
 func (s *etcdServer) URL() string { return s.px.URL() }
 
-func (s *etcdServer) Start(t *testing.T) {
+func (s *etcdServer) Start(t testing.TB) {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Name = "etcd"
@@ -134,7 +134,7 @@ type tendServer struct {
 	m                 *cluster.Member
 }
 
-func startTend(t *testing.T) server {
+func startTend(t testing.TB) server {
 	s := &tendServer{dir: t.TempDir(), client: freeURL(t), peer: freeURL(t)}
 	s.Start(t)
 	t.Cleanup(s.Stop)
@@ -143,7 +143,7 @@ func startTend(t *testing.T) server {
 
 func (s *tendServer) URL() string { return s.client }
 
-func (s *tendServer) Start(t *testing.T) {
+func (s *tendServer) Start(t testing.TB) {
 	t.Helper()
 	lvl := slog.LevelError
 	if os.Getenv("TEND_TEST_LOG") != "" {
@@ -217,7 +217,7 @@ type proxy struct {
 	wg     sync.WaitGroup
 }
 
-func startProxy(t *testing.T, targetURL string) *proxy {
+func startProxy(t testing.TB, targetURL string) *proxy {
 	t.Helper()
 	u, _ := url.Parse(targetURL)
 	l, err := net.Listen("tcp", "127.0.0.1:0")

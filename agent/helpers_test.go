@@ -17,7 +17,7 @@ import (
 
 // harness is one agent running against a store, in a temporary folder.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	cli    *clientv3.Client // for the test's own writes
 	agent  *Agent
@@ -59,7 +59,7 @@ func loadConfig(t testing.TB, dir, endpoint, hcl string, files map[string]string
 // startAgent runs an agent for hcl against endpoint (the test writes go to
 // writeEndpoint, which may differ, e.g. when the agent goes through a
 // proxy). Cleanup stops it.
-func startAgent(t *testing.T, endpoint, writeEndpoint, hcl string, files map[string]string) *harness {
+func startAgent(t testing.TB, endpoint, writeEndpoint, hcl string, files map[string]string) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), logs: &recorder{}}
 	cfg := loadConfig(t, h.dir, endpoint, hcl, files)
