@@ -25,7 +25,7 @@ func newRootCmd() *cobra.Command {
 	for _, newCmd := range []func() *cobra.Command{
 		newPutCmd, newSetCmd, newGetCmd, newDelCmd, newWatchCmd, newTxnCmd,
 		newLeaseCmd, newMemberCmd, newEndpointCmd, newCompactCmd, newSnapshotCmd,
-		newBenchCmd, newServerCmd, newDevCmd,
+		newBenchCmd, newServerCmd, newDevCmd, newAgentCmd, newRenderCmd,
 	} {
 		root.AddCommand(newCmd())
 	}
