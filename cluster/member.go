@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,9 @@ func (m *Member) requestTimeout() time.Duration {
 // maxApplyLag is how far applying may fall behind committing before new
 // proposals are refused with "too many requests", as etcd does.
 const maxApplyLag = 5000
+
+// errEmptyWAL marks a WAL that holds no Raft state at all.
+var errEmptyWAL = errors.New("WAL holds no entries")
 
 // keepWALFiles is how many WAL files stay on disk at least.
 const keepWALFiles = 5
@@ -185,11 +189,24 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 		MaxCommittedSizePerReady: 64 << 20,
 	}
 	var peers []raft.Peer
+	restarted := false
 	if wal.Exist(walDir) {
-		if err := m.restart(walDir, rcfg); err != nil {
+		switch err := m.restart(walDir, rcfg); {
+		case errors.Is(err, errEmptyWAL):
+			// A first start stopped before Raft saved anything: the
+			// WAL holds only its metadata. Start over.
+			m.wal.Close()
+			m.log.Warn("bootstrapping again over an empty WAL", "wal-dir", walDir)
+			if err := os.RemoveAll(walDir); err != nil {
+				return nil, fmt.Errorf("remove empty WAL %s: %w", walDir, err)
+			}
+		case err != nil:
 			return nil, err
+		default:
+			restarted = true
 		}
-	} else {
+	}
+	if !restarted {
 		if peers, err = m.bootstrap(walDir); err != nil {
 			return nil, err
 		}
@@ -238,7 +255,7 @@ func minLeaseTTL(cfg Config) int64 {
 // or the bound addresses when those were left to their defaults.
 func (m *Member) setSelfClientURLs() {
 	urls := m.cfg.AdvertiseClientURLs
-	if equalStrings(urls, m.cfg.ListenClientURLs) {
+	if slices.Equal(urls, m.cfg.ListenClientURLs) {
 		urls = m.clientURLs
 	}
 	m.membersMu.Lock()
@@ -248,18 +265,6 @@ func (m *Member) setSelfClientURLs() {
 			m.members[i].ClientURLs = urls
 		}
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // bootstrap creates the WAL of a new member and returns the peers Raft
@@ -281,13 +286,6 @@ func (m *Member) bootstrap(walDir string) ([]raft.Peer, error) {
 		ids[i] = mi.ID
 	}
 	m.id, m.cid, m.members = self, clusterID(ids), members
-	meta, err := json.Marshal(walMetadata{MemberID: m.id, ClusterID: m.cid, Members: members})
-	if err != nil {
-		return nil, fmt.Errorf("encode WAL metadata: %w", err)
-	}
-	if m.wal, err = wal.Create(zap.NewNop(), walDir, meta); err != nil {
-		return nil, fmt.Errorf("create WAL %s: %w", walDir, err)
-	}
 	peers := make([]raft.Peer, len(members))
 	for i, mi := range members {
 		ctx, err := json.Marshal(mi)
@@ -295,6 +293,13 @@ func (m *Member) bootstrap(walDir string) ([]raft.Peer, error) {
 			return nil, fmt.Errorf("encode member %s: %w", mi.Name, err)
 		}
 		peers[i] = raft.Peer{ID: mi.ID, Context: ctx}
+	}
+	meta, err := json.Marshal(walMetadata{MemberID: m.id, ClusterID: m.cid, Members: members})
+	if err != nil {
+		return nil, fmt.Errorf("encode WAL metadata: %w", err)
+	}
+	if m.wal, err = wal.Create(zap.NewNop(), walDir, meta); err != nil {
+		return nil, fmt.Errorf("create WAL %s: %w", walDir, err)
 	}
 	m.confState = &raftpb.ConfState{}
 	return peers, nil
@@ -321,6 +326,9 @@ func (m *Member) restart(walDir string, rcfg *raft.Config) error {
 	meta, hs, ents, err := m.openWAL(walDir, walSnap)
 	if err != nil {
 		return err
+	}
+	if snapshot == nil && len(ents) == 0 && raft.IsEmptyHardState(hs) {
+		return errEmptyWAL
 	}
 	var md walMetadata
 	if err := json.Unmarshal(meta, &md); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/storage/wal"
+	"go.uber.org/zap"
 )
 
 // TestRestart closes a member and starts it again on the same data dir:
@@ -157,5 +159,23 @@ func TestRestartRepairsTornWAL(t *testing.T) {
 	get, err := client(t, m2).Get(c, "/t/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil || get.Count != n {
 		t.Fatalf("after repair: %v, %v; want %d keys", get, err, n)
+	}
+}
+
+// TestRestartOverEmptyWAL starts on a data dir where a first start died
+// right after creating its WAL: the member bootstraps again instead of
+// waiting forever for a configuration it never saved.
+func TestRestartOverEmptyWAL(t *testing.T) {
+	dir := t.TempDir()
+	w, err := wal.Create(zap.NewNop(), filepath.Join(dir, "member", "wal"), []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := start(t, testConfig(t, dir))
+	if _, err := client(t, m).Put(ctx(t), "k", "v"); err != nil {
+		t.Fatalf("put: %v", err)
 	}
 }

@@ -301,6 +301,18 @@ func watchLive(desc, key string, n int, writes []step, opts ...clientv3.OpOption
 	}}
 }
 
+// hashKV asks for the hash of the keyspace's stored history up to rev (0:
+// the newest); equal hashes mean equal bytes in the key bucket.
+func hashKV(rev int64) step {
+	r := &pb.HashKVRequest{Revision: rev}
+	return step{"HashKV " + txt(r), func(ctx context.Context, e *env) (proto.Message, error) { return e.maint.HashKV(ctx, r) }}
+}
+
+func alarms() step {
+	r := &pb.AlarmRequest{Action: pb.AlarmRequest_GET}
+	return step{"Alarm " + txt(r), func(ctx context.Context, e *env) (proto.Message, error) { return e.maint.Alarm(ctx, r) }}
+}
+
 func kvs(pairs ...string) []step {
 	var s []step
 	for i := 0; i+1 < len(pairs); i += 2 {
@@ -343,6 +355,9 @@ func scripted() []step {
 	s = append(s,
 		putReq(&pb.PutRequest{Key: b("a"), Value: b("1b"), PrevKv: true}, 0),
 		put("a", "1c"),
+		hashKV(0),
+		hashKV(5),
+		alarms(),
 		// Ranges of every kind.
 		get(&pb.RangeRequest{Key: b("a")}),
 		get(&pb.RangeRequest{Key: b("nope")}),
@@ -448,6 +463,8 @@ func scripted() []step {
 		put("after", "compaction"),
 		compactLast(0),
 		get(&pb.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}}),
+		hashKV(0),
+		hashKV(5),
 	)
 	return s
 }

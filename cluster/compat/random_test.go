@@ -196,6 +196,7 @@ func TestRandomMatchesEtcd(t *testing.T) {
 	}
 	steps = append(steps,
 		get(&pb.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}}),
+		hashKV(0),
 		step{"Watch everything from the oldest revision kept", func(ctx context.Context, e *env) (proto.Message, error) {
 			return watchAll(ctx, e)
 		}},
