@@ -25,7 +25,19 @@ trap cleanup EXIT
 go build -o "$work/tend" ./cmd/tend
 etcd_dir="$(bash bench/build-etcd.sh)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# free_port prints a loopback port nothing listens on.
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  echo "no free port found" >&2
+  exit 1
+}
 
 # start NAME BINARY...: runs a member with etcd's flags; prints its endpoint.
 start() {
