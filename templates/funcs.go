@@ -362,7 +362,11 @@ func (r *render) tree(prefix string) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return buildTree(dir, kvs), nil
+	m, err := buildTree(dir, kvs)
+	if err != nil {
+		return nil, fnErr("tree", err)
+	}
+	return m, nil
 }
 
 func (r *render) services(prefix string) ([]Service, error) {

@@ -210,11 +210,19 @@ func checkTreeYaml(t testing.TB, v mapView) string {
 	// newline, which a literal block at the end needs.
 	tmpl := mustParse(t, "t", "{{ tree \"/f\" | toYaml }}\n", Options{})
 	out, _, err := tmpl.Render(v)
+	kvs, _ := v.List("/f/")
+	tree, treeErr := buildTree("/f/", kvs)
+	if treeErr != nil {
+		// Too deep: the render must fail the same way.
+		if err == nil || !strings.Contains(err.Error(), treeErr.Error()) {
+			t.Fatalf("tree fails with %v, but the render with %v", treeErr, err)
+		}
+		return ""
+	}
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
-	kvs, _ := v.List("/f/")
-	want := normalize(buildTree("/f/", kvs))
+	want := normalize(tree)
 	var got3 any
 	if err := yaml.Unmarshal(out, &got3); err != nil {
 		t.Fatalf("yaml.v3 cannot read the output: %v\n%s", err, out)

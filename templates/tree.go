@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,16 +30,22 @@ type treeNode struct {
 //     "1.50" or "1.0") are float64s; everything else is a string.
 //  5. Two keys with the same path ("/app//a" and "/app/a"): the later key
 //     in key order wins.
-func buildTree(dir string, kvs []KV) map[string]any {
+//  6. A key more than maxTreeDepth segments below dir is an error: its YAML
+//     would grow with the square of its depth.
+func buildTree(dir string, kvs []KV) (map[string]any, error) {
 	root := &treeNode{}
 	for _, kv := range kvs {
 		rel := kv.Key[len(dir):]
 		n := root
+		depth := 0
 		for rest := rel; rest != ""; {
 			var seg string
 			seg, rest, _ = strings.Cut(rest, "/")
 			if seg == "" {
 				continue
+			}
+			if depth++; depth > maxTreeDepth {
+				return nil, fmt.Errorf("key %s: more than %d levels below %s; keep tree to shallower keys or read this one with key", shorten(kv.Key), maxTreeDepth, dir)
 			}
 			if n.children == nil {
 				n.children = map[string]*treeNode{}
@@ -59,7 +66,18 @@ func buildTree(dir string, kvs []KV) map[string]any {
 	if m == nil {
 		m = map[string]any{}
 	}
-	return m
+	return m, nil
+}
+
+// maxTreeDepth bounds how deep tree nests and toYaml writes.
+const maxTreeDepth = 100
+
+// shorten cuts s for an error message.
+func shorten(s string) string {
+	if len(s) <= 80 {
+		return s
+	}
+	return s[:77] + "..."
 }
 
 func (n *treeNode) mapValue() any {

@@ -36,7 +36,7 @@ import (
 // is several times slower; the tests read every output back with yaml.v3
 // and yaml.v2 and compare.
 func toYaml(v any) (string, error) {
-	y, err := yamlValue(v)
+	y, err := yamlValue(v, 0)
 	if err != nil {
 		return "", err
 	}
@@ -71,7 +71,10 @@ type (
 // yamlValue turns v into what the emitter writes: nil, bool, yamlInt,
 // yamlFloat, string, yamlMap or []any. The types tree and the JSON and YAML
 // decoders make take a fast path; the rest go through reflection.
-func yamlValue(v any) (any, error) {
+func yamlValue(v any, depth int) (any, error) {
+	if depth > maxTreeDepth {
+		return nil, fmt.Errorf("nested more than %d levels deep", maxTreeDepth)
+	}
 	switch x := v.(type) {
 	case nil:
 		return nil, nil
@@ -86,7 +89,7 @@ func yamlValue(v any) (any, error) {
 	case map[string]any:
 		m := make(yamlMap, 0, len(x))
 		for k, e := range x {
-			val, err := yamlValue(e)
+			val, err := yamlValue(e, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -97,7 +100,7 @@ func yamlValue(v any) (any, error) {
 	case []any:
 		l := make([]any, len(x))
 		for i, e := range x {
-			val, err := yamlValue(e)
+			val, err := yamlValue(e, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -105,10 +108,13 @@ func yamlValue(v any) (any, error) {
 		}
 		return l, nil
 	}
-	return reflectYamlValue(reflect.ValueOf(v))
+	return reflectYamlValue(reflect.ValueOf(v), depth)
 }
 
-func reflectYamlValue(v reflect.Value) (any, error) {
+func reflectYamlValue(v reflect.Value, depth int) (any, error) {
+	if depth > maxTreeDepth {
+		return nil, fmt.Errorf("nested more than %d levels deep", maxTreeDepth)
+	}
 	for v.IsValid() && (v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer) {
 		if v.IsNil() {
 			return nil, nil
@@ -133,7 +139,7 @@ func reflectYamlValue(v reflect.Value) (any, error) {
 		m := make(yamlMap, 0, v.Len())
 		it := v.MapRange()
 		for it.Next() {
-			val, err := reflectYamlValue(it.Value())
+			val, err := reflectYamlValue(it.Value(), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -147,7 +153,7 @@ func reflectYamlValue(v reflect.Value) (any, error) {
 		}
 		l := make([]any, v.Len())
 		for i := range l {
-			val, err := reflectYamlValue(v.Index(i))
+			val, err := reflectYamlValue(v.Index(i), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -171,7 +177,7 @@ func reflectYamlValue(v reflect.Value) (any, error) {
 					name = n
 				}
 			}
-			val, err := reflectYamlValue(v.Field(i))
+			val, err := reflectYamlValue(v.Field(i), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -179,7 +185,7 @@ func reflectYamlValue(v reflect.Value) (any, error) {
 		}
 		return m, nil
 	}
-	return nil, fmt.Errorf("toYaml: cannot encode a %s", v.Type())
+	return nil, fmt.Errorf("cannot write a %s as YAML", v.Type())
 }
 
 func formatFloat(f float64) any {
