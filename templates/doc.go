@@ -35,7 +35,8 @@
 //	                      consul-template's ls, not confd's (names only)
 //	lsdir "/p"            names of the children that have children (confd)
 //	kvs "/p"              every pair under the prefix, sorted, as []Pair
-//	                      (Rel: key relative to the prefix)
+//	                      (Rel: key relative to the prefix) — what
+//	                      consul-template calls tree
 //	tree "/p"             the prefix as nested map[string]any and []any
 //	                      (see "Trees" below)
 //	services "/p"         []Service (Key, Name, Address, Port, Tags, Meta;

@@ -60,6 +60,9 @@ func parseService(kv KV) (Service, error) {
 	if s.Address == "" {
 		return s, fmt.Errorf("key %s: service has no address", kv.Key)
 	}
+	if s.Port == 0 {
+		return s, fmt.Errorf("key %s: service has no port", kv.Key)
+	}
 	if s.Port < 1 || s.Port > 65535 {
 		return s, fmt.Errorf("key %s: port %d out of range 1-65535", kv.Key, s.Port)
 	}
