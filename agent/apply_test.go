@@ -296,3 +296,26 @@ template "blocked" {
 		}
 	})
 }
+
+// A missing key keeps the last good file and names the key; its arrival
+// renders the file.
+func TestMissingKeyKeepsFile(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+template "m" {
+  contents             = "v={{ key \"/miss/v\" }}\n"
+  destination          = "m.conf"
+  error_on_missing_key = true
+}
+`, map[string]string{"m.conf": "old\n"})
+		waitFor(t, "render failure", 10*time.Second, func() bool { return h.logs.count("render failed", "template=m") >= 2 })
+		if st := h.status("m"); st.Outcome != "render-failed" || !strings.Contains(st.Error, "missing key /miss/v") {
+			t.Errorf("status = %+v, want render-failed naming /miss/v", st)
+		}
+		if got := h.read("m.conf"); got != "old\n" {
+			t.Fatalf("m.conf = %q, want the old file kept", got)
+		}
+		h.put("/miss/v", "1")
+		h.waitFile("m.conf", "v=1\n")
+	})
+}

@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
 )
@@ -14,8 +15,8 @@ func writeDiff(w io.Writer, dest string, rev int64, prev onDisk, data []byte) er
 		from = "/dev/null"
 	}
 	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A:        difflib.SplitLines(string(prev.data)),
-		B:        difflib.SplitLines(string(data)),
+		A:        lines(prev.data),
+		B:        lines(data),
 		FromFile: from,
 		ToFile:   fmt.Sprintf("%s (revision %d)", dest, rev),
 		Context:  3,
@@ -25,4 +26,13 @@ func writeDiff(w io.Writer, dest string, rev int64, prev onDisk, data []byte) er
 	}
 	_, err = io.WriteString(w, text)
 	return err
+}
+
+// lines splits text into lines that keep their "\n"; a last line without
+// one gets it, and empty text has no lines.
+func lines(text []byte) []string {
+	if len(text) == 0 {
+		return nil
+	}
+	return difflib.SplitLines(strings.TrimSuffix(string(text), "\n"))
 }

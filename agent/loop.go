@@ -41,8 +41,10 @@ type sched struct {
 	retry    time.Time
 }
 
-// mark records a change the unit has not rendered yet.
+// mark records a change the unit has not rendered yet. A change ends the
+// backoff of a failed render: it may be the one that fixes it.
 func (s *sched) mark(now time.Time, urgent bool) {
+	s.failures = 0
 	if !s.dirty {
 		s.dirty, s.first = true, now
 	}
@@ -120,7 +122,8 @@ type loop struct {
 	started bool // the processes were started
 	fs      *fsnotify.Watcher
 	srcDue  map[string]time.Time // source files changed, re-read once quiet
-	noHooks bool
+	noHooks bool                 // run no hooks and start no processes
+	once    bool                 // a single render: failures are reported, not retried
 }
 
 // sourceQuiet is how long a template source must stay unchanged before it
@@ -382,8 +385,12 @@ func (l *loop) render(ctx context.Context, rev int64, due []*unit, now time.Time
 				u.rev = rev
 			}
 			u.fail(now)
-			l.log.Warn("render failed; keeping the last good file", "template", u.cfg.Name, "revision", rev,
-				"error", err, "attempt", u.failures, "retry-in", backoff(u.failures))
+			if l.once {
+				l.log.Warn("render failed; keeping the last good file", "template", u.cfg.Name, "revision", rev, "error", err)
+			} else {
+				l.log.Warn("render failed; keeping the last good file", "template", u.cfg.Name, "revision", rev,
+					"error", err, "attempt", u.failures, "retry-in", backoff(u.failures))
+			}
 			l.a.setStatus(u.cfg.Name, func(s *Status) {
 				s.Destination, s.Outcome, s.Error = u.cfg.Destination, "render-failed", err.Error()
 			})
@@ -503,7 +510,7 @@ func (l *loop) ready() bool {
 // startProcesses starts the configured processes once everything they may
 // read has been rendered.
 func (l *loop) startProcesses(ctx context.Context) {
-	if l.started || !l.ready() || l.noHooks {
+	if l.started || !l.ready() || l.noHooks || l.once {
 		return
 	}
 	l.started = true

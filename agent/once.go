@@ -25,6 +25,7 @@ type OnceOptions struct {
 func (a *Agent) Once(ctx context.Context, opts OnceOptions) error {
 	l := newLoop(a, a.Config())
 	l.noHooks = !opts.Hooks
+	l.once = true
 	for attempt := 0; ; attempt++ {
 		if err := l.readRevision(ctx, time.Now()); err != nil {
 			return err
