@@ -2,6 +2,7 @@ package examples
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/url"
@@ -232,4 +233,34 @@ func installBinary(t *testing.T, dir, name, pkg string) string {
 		}
 	}
 	return dst
+}
+
+// startAgent runs `tend agent --config file` in dir (the example's copy,
+// where its check commands expect to run) with debug logging. Its output
+// holds the agent's log and the output of the processes it supervises.
+func startAgent(t *testing.T, dir, file string, env ...string) *exampletest.Proc {
+	t.Helper()
+	p := exampletest.Start(t, dir, env, tendBinary(t), "agent", "--config", file, "--log-level", "debug")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent output:\n%s", p.Output())
+		}
+	})
+	return p
+}
+
+// waitCount waits until s occurs at least n times in the program's output.
+func waitCount(t *testing.T, p *exampletest.Proc, d time.Duration, s string, n int) {
+	t.Helper()
+	exampletest.Eventually(t, d, fmt.Sprintf("%d× %q in the output", n, s), func() error {
+		if c := strings.Count(p.Output(), s); c < n {
+			select {
+			case <-p.Done():
+				return fmt.Errorf("exited after %d", c)
+			default:
+			}
+			return fmt.Errorf("%d so far", c)
+		}
+		return nil
+	})
 }
