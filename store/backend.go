@@ -98,7 +98,7 @@ type bufEntry struct {
 	val  []byte
 }
 
-func openBackend(path string) (*backend, error) {
+func openBackend(path string, noSync bool) (*backend, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         5 * time.Second,
 		InitialMmapSize: initialMmapSize,
@@ -108,6 +108,7 @@ func openBackend(path string) (*backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open backend %s: %w", path, err)
 	}
+	db.NoSync = noSync
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{keyBucket, metaBucket, leaseBucket, alarmBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {

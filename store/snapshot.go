@@ -110,7 +110,7 @@ func (s *Store) Restore(r io.Reader) error {
 }
 
 func (s *Store) reopenLocked() error {
-	be, err := openBackend(s.path)
+	be, err := openBackend(s.path, s.opts.noSync)
 	if err != nil {
 		s.fatal = err
 		return err

@@ -66,6 +66,9 @@ type Options struct {
 	// ProgressInterval is how often watches that asked for progress notify
 	// get an empty response carrying the revision (0: 10 minutes, as etcd).
 	ProgressInterval time.Duration
+
+	// noSync skips fsync (tests that reopen stores by the thousand).
+	noSync bool
 }
 
 // Store is the MVCC keyspace.
@@ -122,7 +125,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = 10 * time.Minute
 	}
-	be, err := openBackend(path)
+	be, err := openBackend(path, opts.noSync)
 	if err != nil {
 		return nil, err
 	}
