@@ -242,7 +242,7 @@ func startAgent(t *testing.T, dir, file string, env ...string) *exampletest.Proc
 	t.Helper()
 	p := exampletest.Start(t, dir, env, tendBinary(t), "agent", "--config", file, "--log-level", "debug")
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("TEND_TEST_LOG") != "" {
 			t.Logf("agent output:\n%s", p.Output())
 		}
 	})
