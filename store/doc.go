@@ -17,4 +17,24 @@
 //
 // The store never knows who ordered the requests: it imports none of tend's
 // other packages and nothing about Raft, gRPC or the network.
+//
+// Inside, in the order a write travels:
+//
+//   - store.go: Open, Apply (dispatch by request kind), Close, and the one
+//     lock: Apply and maintenance hold Store.mu exclusively, readers share it.
+//   - kv.go, txn.go: writes and reads as etcd's mvcc and apply layers do them
+//     (the same revision, count, limit, sort and compare rules).
+//   - index.go: the in-memory index from key to its generations of
+//     revisions, like etcd's treeIndex, in sorted blocks.
+//   - backend.go: bbolt with etcd's bucket layout; one write transaction
+//     collects a batch of requests and commits every BatchInterval or
+//     BatchLimit requests. Reads outside Apply use a read transaction on the
+//     committed file plus the batch's buffer, so they see applied but
+//     uncommitted writes.
+//   - lease.go, alarm.go: leases and alarms, persisted; lease expiry is
+//     leader bookkeeping in memory.
+//   - watch.go: synced and unsynced watchers; a slow reader is caught up from
+//     the backend instead of blocking Apply.
+//   - compact.go, snapshot.go: compaction (always physical), HashKV,
+//     Snapshot, Restore, Defragment.
 package store

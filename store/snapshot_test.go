@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	bolt "go.etcd.io/bbolt"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 func fill(a *applier, n int) {

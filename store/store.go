@@ -361,4 +361,3 @@ func (s *Store) Range(r *pb.RangeRequest) (*pb.RangeResponse, error) {
 	defer rd.close()
 	return s.executeRange(r, s.rev, rd)
 }
-

@@ -26,7 +26,7 @@ const (
 
 // WatchRequest is one watch on a stream.
 type WatchRequest struct {
-	Key, End []byte // End nil: Key alone; "\x00": from Key on
+	Key, End []byte // End empty: Key alone; "\x00": from Key on
 	StartRev int64  // 0: from the next revision
 	PrevKV   bool
 	NoPut    bool
@@ -427,9 +427,12 @@ func (ws *WatchStream) trySend(r WatchResponse) bool {
 // compacted the watch is cancelled by a response on Chan (CompactRevision
 // set, Canceled true), not by an error.
 func (ws *WatchStream) Watch(id int64, r WatchRequest) (int64, error) {
-	end := r.End
-	if len(end) == 1 && end[0] == 0 {
+	var end []byte // nil: one key; empty: to the end
+	switch {
+	case len(r.End) == 1 && r.End[0] == 0:
 		end = []byte{}
+	case len(r.End) > 0:
+		end = r.End
 	}
 	if len(end) > 0 && bytes.Compare(r.Key, end) >= 0 {
 		return -1, ErrEmptyWatcherRange
