@@ -319,3 +319,32 @@ template "m" {
 		h.waitFile("m.conf", "v=1\n")
 	})
 }
+
+// A failing health gate after the hooks rolls the change back.
+func TestHealthGateRollsBack(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+template "svc" {
+  contents    = "{{ keyOrDefault \"/hg/v\" \"fine-0\" }}"
+  destination = "svc.conf"
+}
+health {
+  command  = ["grep", "-q", "fine", "$DIR/svc.conf"]
+  retries  = 3
+  interval = "10ms"
+  deadline = "5s"
+}
+`, nil)
+		h.waitFile("svc.conf", "fine-0")
+		h.put("/hg/v", "sick")
+		waitFor(t, "rollback after the health gate", 10*time.Second, func() bool { return h.status("svc").Outcome == "rolled-back" })
+		if got := h.read("svc.conf"); got != "fine-0" {
+			t.Fatalf("svc.conf = %q, want fine-0 restored", got)
+		}
+		if n := h.logs.count("health check failed"); n != 3 {
+			t.Errorf("%d failed health tries logged, want 3 (retries = 3)", n)
+		}
+		h.put("/hg/v", "fine-1")
+		h.waitFile("svc.conf", "fine-1")
+	})
+}

@@ -56,13 +56,14 @@ func loadConfig(t testing.TB, dir, endpoint, hcl string, files map[string]string
 	return cfg
 }
 
-// startAgent runs an agent for hcl against endpoint (the test writes go to
+// startAgent runs an agent for hcl ($DIR standing for its folder) against
+// endpoint (the test writes go to
 // writeEndpoint, which may differ, e.g. when the agent goes through a
 // proxy). Cleanup stops it.
 func startAgent(t testing.TB, endpoint, writeEndpoint, hcl string, files map[string]string) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), logs: &recorder{}}
-	cfg := loadConfig(t, h.dir, endpoint, hcl, files)
+	cfg := loadConfig(t, h.dir, endpoint, strings.ReplaceAll(hcl, "$DIR", h.dir), files)
 	h.cli = newClient(t, writeEndpoint)
 	a, err := New(cfg, Options{Logger: slog.New(h.logs)})
 	if err != nil {
