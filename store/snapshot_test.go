@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -226,5 +227,41 @@ func TestCrashReplay(t *testing.T) {
 			t.Fatalf("crash at %d, replayed:\n%s\nwant\n%s", crashAt, got, want)
 		}
 		s.Close()
+	}
+}
+
+// TestBatchCommitsOnInterval checks that a quiet store still makes its batch
+// durable within BatchInterval, without Close.
+func TestBatchCommitsOnInterval(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	s, err := Open(path, Options{BatchInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{t: t, s: s}
+	for i := range 3 {
+		a.put("k", fmt.Sprint(i))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.RLock()
+		pending := s.be.pending
+		s.mu.RUnlock()
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("batch not committed within 10s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
+	}
+	s.crash()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.AppliedIndex() != 3 || s.Rev() != 4 {
+		t.Fatalf("after crash: applied %d rev %d, want 3 and 4", s.AppliedIndex(), s.Rev())
 	}
 }
