@@ -61,6 +61,15 @@ type watcher struct {
 	synced   bool
 }
 
+// watchRange is a watcher's [key, end) as map key; end "" is "to the end".
+type watchRange struct{ key, end string }
+
+func (w *watcher) rangeKey() watchRange { return watchRange{string(w.key), string(w.end)} }
+
+func (r watchRange) matches(key []byte) bool {
+	return string(key) >= r.key && (r.end == "" || string(key) < r.end)
+}
+
 func (w *watcher) matches(key []byte) bool {
 	if w.end == nil {
 		return bytes.Equal(key, w.key)
@@ -87,9 +96,11 @@ func (w *watcher) filter(evs []*mvccpb.Event) []*mvccpb.Event {
 // watchHub holds every watcher of a store. Its lock comes after Store.mu;
 // every send on a stream channel happens under it and never blocks.
 type watchHub struct {
-	mu       sync.Mutex
-	keys     map[string]map[*watcher]struct{}
-	ranges   map[*watcher]struct{}
+	mu   sync.Mutex
+	keys map[string]map[*watcher]struct{}
+	// ranges groups range watchers by their range, so an event costs one
+	// check per distinct range, however many watch it.
+	ranges   map[watchRange]map[*watcher]struct{}
 	unsynced map[*watcher]struct{}
 	streams  map[*WatchStream]struct{}
 	kick     chan struct{}
@@ -98,7 +109,7 @@ type watchHub struct {
 func newWatchHub() *watchHub {
 	return &watchHub{
 		keys:     make(map[string]map[*watcher]struct{}),
-		ranges:   make(map[*watcher]struct{}),
+		ranges:   make(map[watchRange]map[*watcher]struct{}),
 		unsynced: make(map[*watcher]struct{}),
 		streams:  make(map[*WatchStream]struct{}),
 		kick:     make(chan struct{}, 1),
@@ -119,7 +130,13 @@ func (h *watchHub) addSynced(w *watcher) {
 		set[w] = struct{}{}
 		return
 	}
-	h.ranges[w] = struct{}{}
+	r := w.rangeKey()
+	set := h.ranges[r]
+	if set == nil {
+		set = make(map[*watcher]struct{})
+		h.ranges[r] = set
+	}
+	set[w] = struct{}{}
 }
 
 func (h *watchHub) removeSynced(w *watcher) {
@@ -133,7 +150,13 @@ func (h *watchHub) removeSynced(w *watcher) {
 		}
 		return
 	}
-	delete(h.ranges, w)
+	r := w.rangeKey()
+	if set := h.ranges[r]; set != nil {
+		delete(set, w)
+		if len(set) == 0 {
+			delete(h.ranges, r)
+		}
+	}
 }
 
 func (h *watchHub) addUnsynced(w *watcher) {
@@ -175,9 +198,11 @@ func (h *watchHub) notify(s *Store, rev int64, evs []*mvccpb.Event) {
 		for w := range h.keys[string(ev.Kv.Key)] {
 			add(w, ev)
 		}
-		for w := range h.ranges {
-			if w.matches(ev.Kv.Key) {
-				add(w, ev)
+		for r, set := range h.ranges {
+			if r.matches(ev.Kv.Key) {
+				for w := range set {
+					add(w, ev)
+				}
 			}
 		}
 	}

@@ -262,3 +262,36 @@ func TestWatchSlowWatcher(t *testing.T) {
 	}
 	t.Logf("applied %d revisions in %v with a stuck watcher", revs, applyTook)
 }
+
+func TestWatchSharedRange(t *testing.T) {
+	s := testStore(t, Options{})
+	a := &applier{t: t, s: s}
+	w1, w2 := s.NewWatchStream(), s.NewWatchStream()
+	req := WatchRequest{Key: []byte("p/"), End: []byte("p0")}
+	id1, _ := w1.Watch(AutoWatchID, req)
+	w2.Watch(AutoWatchID, req)
+	w2.Watch(AutoWatchID, WatchRequest{Key: []byte("p/a"), End: []byte{0}})
+	a.put("p/a", "1")
+	if r := recv(t, w1); evText(r) != "PUT p/a=1@2" {
+		t.Fatalf("w1: %q", evText(r))
+	}
+	for range 2 {
+		if r := recv(t, w2); evText(r) != "PUT p/a=1@2" {
+			t.Fatalf("w2: %q", evText(r))
+		}
+	}
+	// Cancelling one watch of a shared range leaves the other.
+	w1.Cancel(id1)
+	a.put("p/b", "1")
+	noRecv(t, w1)
+	for range 2 {
+		if r := recv(t, w2); evText(r) != "PUT p/b=1@3" {
+			t.Fatalf("w2 after cancel: %q", evText(r))
+		}
+	}
+	a.put("q", "1")
+	if r := recv(t, w2); r.WatchID != 1 || evText(r) != "PUT q=1@4" {
+		t.Fatalf("w2 from-key watch: %+v", r)
+	}
+	noRecv(t, w2)
+}
