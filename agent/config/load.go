@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/user"
@@ -245,9 +246,8 @@ func (v *validator) store(rs *rawStore) Store {
 			v.errorf(rs.EndpointsRange, "store endpoints is empty (list at least one, e.g. [%q])", DefaultEndpoint)
 		}
 		for _, e := range rs.Endpoints {
-			u, err := url.Parse(e)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				v.errorf(rs.EndpointsRange, "store endpoint %q is not an http(s) URL (write it like %q)", e, DefaultEndpoint)
+			if !validEndpoint(e) {
+				v.errorf(rs.EndpointsRange, "store endpoint %q is not an http(s) URL or host:port (write it like %q)", e, DefaultEndpoint)
 			}
 		}
 		s.Endpoints = rs.Endpoints
@@ -607,4 +607,15 @@ func (v *validator) health(rh *rawHealth) *Health {
 		h.Retries = *rh.Retries
 	}
 	return h
+}
+
+// validEndpoint accepts what clientv3 dials: an http(s) URL with a host, or
+// a bare host:port.
+func validEndpoint(e string) bool {
+	if !strings.Contains(e, "://") {
+		host, port, err := net.SplitHostPort(e)
+		return err == nil && host != "" && port != ""
+	}
+	u, err := url.Parse(e)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
