@@ -313,6 +313,32 @@ func alarms() step {
 	return step{"Alarm " + txt(r), func(ctx context.Context, e *env) (proto.Message, error) { return e.maint.Alarm(ctx, r) }}
 }
 
+// watchProgress opens a watch on key from now, asks for a
+// progress notification and returns it.
+func watchProgress(key string) step {
+	return step{fmt.Sprintf("Watch key=%q from now, then RequestProgress", key), func(ctx context.Context, e *env) (proto.Message, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		cli := e.cli // no other watch is open between steps
+		ch := cli.Watch(ctx, key, clientv3.WithCreatedNotify())
+		if resp := <-ch; !resp.Created {
+			return nil, fmt.Errorf("watch not created: %v", resp.Err())
+		}
+		if err := cli.RequestProgress(ctx); err != nil {
+			return nil, err
+		}
+		resp, ok := <-ch
+		if !ok {
+			return nil, fmt.Errorf("watch closed: %v", ctx.Err())
+		}
+		out := &pb.WatchResponse{Header: resp.Header}
+		if !resp.IsProgressNotify() {
+			out.CancelReason = fmt.Sprintf("not a progress notification: %d events", len(resp.Events))
+		}
+		return out, nil
+	}}
+}
+
 func kvs(pairs ...string) []step {
 	var s []step
 	for i := 0; i+1 < len(pairs); i += 2 {
@@ -435,12 +461,14 @@ func scripted() []step {
 		get(&pb.RangeRequest{Key: b("leased"), RangeEnd: b("leasee")}),
 		leases(),
 		grant(-5, 0),
+		grant(1, 0), // below the minimum TTL, raised to it
 	)
 	// Watches from past revisions, then compaction.
 	s = append(s,
 		watch("a", "", 1, false, 3),
 		watch("", "\x00", 2, true, 12),
 		watch("/p/", "/p0", 1, true, 6),
+		watchProgress("/quiet"),
 		watchLive("prefix, no filter", "/live/", 4,
 			[]step{put("/live/a", "1"), put("/live/b", "2"), del(&pb.DeleteRangeRequest{Key: b("/live/a")}), put("/live/a", "3")},
 			clientv3.WithPrefix(), clientv3.WithPrevKV()),
