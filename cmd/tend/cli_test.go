@@ -234,6 +234,8 @@ func TestDel(t *testing.T) {
 	}
 	want(t, "del one", ok(t, nil, "del", "/d/a"), "1\n")
 	want(t, "del missing", ok(t, nil, "del", "/d/a"), "0\n")
+	ok(t, nil, "put", "/d/z", "z")
+	want(t, "del --range KEY END", ok(t, nil, "del", "--range", "/d/y", "/d/zz"), "1\n")
 	want(t, "del --prefix --prev-kv", ok(t, nil, "del", "--prefix", "--prev-kv", "/d/"), "2\n/d/b\nb\n/d/c\nc\n")
 }
 

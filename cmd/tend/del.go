@@ -26,6 +26,9 @@ func newDelCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&df.prefix, "prefix", false, "delete all keys starting with KEY")
 	cmd.Flags().BoolVar(&df.fromKey, "from-key", false, "delete all keys >= KEY")
 	cmd.Flags().BoolVar(&df.prevKV, "prev-kv", false, "print the deleted pairs")
+	// etcdctl waits two seconds before deleting [KEY, END) unless --range is
+	// given; tend never waits, and accepts the flag so scripts carry over.
+	cmd.Flags().Bool("range", false, "accepted for etcdctl compatibility (tend deletes [KEY, END) without waiting)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := cf.checkWriteOut("del", "simple", "json"); err != nil {
 			return err
