@@ -71,13 +71,17 @@ func (g *gen) rangeReq() *pb.RangeRequest {
 		r.SortTarget = pb.RangeRequest_SortTarget(g.r.IntN(5))
 		r.SortOrder = pb.RangeRequest_SortOrder(g.r.IntN(3))
 	}
-	switch g.r.IntN(6) {
+	switch g.r.IntN(8) {
 	case 0:
 		r.KeysOnly = true
 	case 1:
 		r.CountOnly = true
 	case 2:
 		r.Revision = g.r.Int64N(40)
+	case 3:
+		r.MinModRevision, r.MaxModRevision = g.r.Int64N(20), g.r.Int64N(40)
+	case 4:
+		r.MinCreateRevision, r.MaxCreateRevision = g.r.Int64N(20), g.r.Int64N(40)
 	}
 	return r
 }
