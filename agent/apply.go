@@ -123,7 +123,8 @@ func (l *loop) swapIn(ctx context.Context, rev int64, c *candidate) error {
 		return fail("write-failed", err)
 	}
 	now := time.Now()
-	l.log.Info("file replaced", "template", t.Name, "destination", t.Destination, "revision", rev, "bytes", len(c.data), "outcome", "applied")
+	l.log.Info("file replaced", "template", t.Name, "destination", t.Destination, "revision", rev, "bytes", len(c.data), "outcome", "applied",
+		"since-change", now.Sub(c.u.last))
 	l.a.setStatus(t.Name, func(s *Status) {
 		s.Destination, s.Revision, s.AppliedAt, s.Outcome, s.Error = t.Destination, rev, now, "applied", ""
 	})

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,6 +49,19 @@ template "lat" {
 			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			// The agent's own share: watch event received → file committed.
+			var own []time.Duration
+			for _, line := range strings.Split(h.logs.String(), "\n") {
+				if i := strings.Index(line, "since-change="); i >= 0 && strings.Contains(line, "template=lat") {
+					if d, err := time.ParseDuration(strings.Fields(line[i+len("since-change="):])[0]); err == nil {
+						own = append(own, d)
+					}
+				}
+			}
+			if len(own) > 0 {
+				sort.Slice(own, func(i, j int) bool { return own[i] < own[j] })
+				b.ReportMetric(float64(own[len(own)/2].Microseconds())/1000, "agent-p50-ms")
+			}
 		})
 	}
 }

@@ -114,3 +114,18 @@ func TestRestoreMissingRemoves(t *testing.T) {
 		t.Fatalf("file still there after rolling back to nothing (stat: %v)", err)
 	}
 }
+
+// BenchmarkStageCommit is the file half of an apply: write, fsync, rename,
+// fsync the folder.
+func BenchmarkStageCommit(b *testing.B) {
+	tm := testTemplate(b.TempDir())
+	for i := 0; i < b.N; i++ {
+		s, err := stage(tm, []byte("value"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.commit(false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -359,13 +359,22 @@ type candidate struct {
 // render renders the due templates at rev and returns those whose bytes
 // differ from what is on disk.
 func (l *loop) render(ctx context.Context, rev int64, due []*unit, now time.Time) ([]*candidate, []error) {
-	rctx, cancel := context.WithTimeout(ctx, l.readTimeout())
-	defer cancel()
 	var out []*candidate
 	var errs []error
+	unreachable := false
 	for _, u := range due {
+		if unreachable {
+			// The store did not answer the last template: do not make
+			// every other one wait for the same timeout.
+			u.fail(now)
+			errs = append(errs, fmt.Errorf("template %q: not rendered: the store did not answer", u.cfg.Name))
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, l.readTimeout())
 		data, deps, err := u.tmpl.Render(newView(rctx, l.a.client, rev))
+		cancel()
 		if err != nil {
+			unreachable = errors.Is(err, context.DeadlineExceeded)
 			if ctx.Err() != nil {
 				return nil, []error{ctx.Err()}
 			}
