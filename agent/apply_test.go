@@ -348,3 +348,37 @@ health {
 		h.waitFile("svc.conf", "fine-1")
 	})
 }
+
+// During a storm that never leaves min of quiet, the file is still
+// rendered at least every max.
+func TestWaitMaxBoundsAStorm(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+template "storm" {
+  contents    = "{{ keyOrDefault \"/storm/n\" \"start\" }}"
+  destination = "storm"
+  wait {
+    min = "250ms"
+    max = "300ms"
+  }
+}
+`, nil)
+		h.waitFile("storm", "start")
+		before := h.logs.count("file replaced", "template=storm")
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		end := time.Now().Add(1500 * time.Millisecond)
+		i := 0
+		for time.Now().Before(end) {
+			<-tick.C
+			i++
+			h.put("/storm/n", fmt.Sprint(i))
+		}
+		during := h.logs.count("file replaced", "template=storm") - before
+		h.waitFile("storm", fmt.Sprint(i))
+		if during < 2 {
+			t.Fatalf("%d renders during a 1.5s storm with max = 300ms, want at least 2", during)
+		}
+		t.Logf("%d puts, %d renders during the storm", i, during)
+	})
+}
