@@ -66,6 +66,7 @@ func expectLines(t *testing.T, p *exampletest.Proc, logger, level string, some b
 // app when its key changes; the app's DEBUG lines appear and vanish, and it
 // is never restarted.
 func TestLoglevelActuatorAgent(t *testing.T) {
+	t.Parallel()
 	ep := startEtcd(t)
 	c := newClient(t, ep)
 	port := strconv.Itoa(exampletest.FreePort(t))
@@ -158,6 +159,7 @@ func compileJava(t *testing.T, dir string) {
 // logback, scanning the file every second, changes the Java program's
 // levels without a restart.
 func TestLoglevelLogbackAgent(t *testing.T) {
+	t.Parallel()
 	ep := startEtcd(t)
 	c := newClient(t, ep)
 	dir := copyExample(t, "loglevel", `"http://127.0.0.1:2379"`, strconv.Quote(ep), `"Main", "200"`, `"Main", "50"`)

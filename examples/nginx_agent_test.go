@@ -81,6 +81,7 @@ func waitRouted(t *testing.T, url string, want ...string) {
 // reloads it as hosts come and go; a registration nginx would refuse never
 // reaches it.
 func TestNginxAgent(t *testing.T) {
+	t.Parallel()
 	testenv.Program(t, "nginx", "nginx-light")
 	ep := startEtcd(t)
 	c := newClient(t, ep)

@@ -20,6 +20,7 @@ import (
 // application.yml from the production tree, starts the app, restarts it on
 // a change, and refuses a change the app's check rejects.
 func TestSpringbootAgent(t *testing.T) {
+	t.Parallel()
 	ep := startEtcd(t)
 	c := newClient(t, ep)
 	dir := copyExample(t, "springboot", `"http://127.0.0.1:2379"`, strconv.Quote(ep))

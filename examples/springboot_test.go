@@ -117,6 +117,7 @@ func TestSpringbootTreePerEnvironment(t *testing.T) {
 // (seed.sh stores it with `tend put KEY < file`); the render is that file,
 // byte for byte.
 func TestSpringbootWholeFile(t *testing.T) {
+	t.Parallel()
 	ep := startEtcd(t)
 	c := newClient(t, ep)
 	dir := copyExample(t, "springboot")
