@@ -291,6 +291,7 @@ func (l *loop) step(ctx context.Context, now time.Time) {
 		}
 	}
 	if len(due) == 0 && len(dueEnv) == 0 {
+		l.startProcesses(ctx) // a configuration may hold processes only
 		return
 	}
 	rev := l.seen

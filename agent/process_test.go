@@ -103,3 +103,16 @@ func alive(pid int) bool {
 	f := strings.Fields(string(b))
 	return len(f) > 2 && f[2] != "Z"
 }
+
+// A configuration with a process and no template starts the process.
+func TestProcessOnlyConfig(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+process "solo" {
+  command = ["sh", "-c", "echo $$ > pid; while :; do sleep 0.05; done"]
+  dir     = "."
+}
+`, nil)
+		waitFor(t, "the process to start", 10*time.Second, func() bool { return alive(h.pid()) })
+	})
+}
