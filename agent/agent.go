@@ -156,3 +156,10 @@ func (a *Agent) setStatus(name string, update func(*Status)) {
 	update(&s)
 	a.status[name] = s
 }
+
+// revision is the revision template name's file was last rendered at.
+func (a *Agent) revision(name string) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status[name].Revision
+}

@@ -93,7 +93,7 @@ func (l *loop) apply(ctx context.Context, rev int64, cands []*candidate, opts ap
 		}
 		l.log.Info("rolled back", "template", c.u.cfg.Name, "revision", rev, "outcome", "rolled-back")
 		l.a.setStatus(c.u.cfg.Name, func(s *Status) {
-			s.Outcome, s.Error = "rolled-back", err.Error()
+			s.Revision, s.Outcome, s.Error = c.prevRev, "rolled-back", err.Error()
 		})
 	}
 	if rerr := l.runHooks(ctx, rev, hooks); rerr != nil {

@@ -196,6 +196,7 @@ hook "verify" {
 `, nil)
 		h.waitFile("a.conf", "fine-0")
 		h.waitFile("b.conf", "b=fine-0")
+		goodRev := h.status("a").Revision
 		h.put("/rb/v", "bad")
 		waitFor(t, "rollback", 10*time.Second, func() bool { return h.status("a").Outcome == "rolled-back" })
 		if got := h.read("a.conf"); got != "fine-0" {
@@ -203,6 +204,9 @@ hook "verify" {
 		}
 		if got := h.read("b.conf"); got != "b=fine-0" {
 			t.Errorf("b.conf = %q after rollback, want b=fine-0", got)
+		}
+		if st := h.status("a"); st.Revision != goodRev {
+			t.Errorf("status revision %d after rollback, want %d, the revision on disk again", st.Revision, goodRev)
 		}
 		if h.status("b").Outcome != "rolled-back" {
 			t.Errorf("b status = %+v, want rolled-back", h.status("b"))

@@ -352,9 +352,10 @@ func compacted(err error) bool {
 
 // candidate is a template rendered to new bytes that differ from the file.
 type candidate struct {
-	u    *unit
-	data []byte
-	prev onDisk
+	u       *unit
+	data    []byte
+	prev    onDisk
+	prevRev int64 // the revision the replaced file was rendered at
 }
 
 // render renders the due templates at rev and returns those whose bytes
@@ -422,7 +423,7 @@ func (l *loop) render(ctx context.Context, rev int64, due []*unit, now time.Time
 			l.log.Info("render equals content rolled back before; waiting for the next change", "template", u.cfg.Name, "revision", rev)
 			continue
 		}
-		out = append(out, &candidate{u: u, data: data, prev: prev})
+		out = append(out, &candidate{u: u, data: data, prev: prev, prevRev: l.a.revision(u.cfg.Name)})
 	}
 	return out, errs
 }
