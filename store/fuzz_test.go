@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -18,6 +19,8 @@ type model struct {
 	kvs          map[string]*mvccpb.KeyValue
 	history      map[int64]map[string]*mvccpb.KeyValue
 	leases       map[int64]bool
+	// events is every event so far, as "rev TYPE key[=value]".
+	events []string
 }
 
 func (m *model) write(changes func(next int64) bool) {
@@ -34,6 +37,51 @@ func (m *model) put(key string, val []byte, lease, rev int64) {
 		kv.CreateRevision, kv.Version = old.CreateRevision, old.Version+1
 	}
 	m.kvs[key] = kv
+	m.events = append(m.events, fmt.Sprintf("%d PUT %s=%x", rev, key, val))
+}
+
+// del deletes the keys pick selects, in key order, at revision rev.
+func (m *model) del(rev int64, pick func(k string, kv *mvccpb.KeyValue) bool) bool {
+	n := 0
+	for _, k := range slices.Sorted(maps.Keys(m.kvs)) {
+		if pick(k, m.kvs[k]) {
+			delete(m.kvs, k)
+			m.events = append(m.events, fmt.Sprintf("%d DELETE %s", rev, k))
+			n++
+		}
+	}
+	return n > 0
+}
+
+// watchAll watches every key from rev on.
+func watchAll(t *testing.T, s *Store, rev int64) *WatchStream {
+	ws := s.NewWatchStream()
+	if _, err := ws.Watch(AutoWatchID, WatchRequest{Key: []byte{0}, End: []byte{0}, StartRev: rev}); err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// drain reads the watch until it has seen every event of the model.
+func drain(t *testing.T, ws *WatchStream, m *model, got *[]string) {
+	deadline := time.After(10 * time.Second)
+	for len(*got) < len(m.events) {
+		select {
+		case r := <-ws.Chan():
+			for _, ev := range r.Events {
+				e := fmt.Sprintf("%d %s %s", ev.Kv.ModRevision, ev.Type, ev.Kv.Key)
+				if ev.Type == mvccpb.PUT {
+					e += fmt.Sprintf("=%x", ev.Kv.Value)
+				}
+				*got = append(*got, e)
+			}
+		case <-deadline:
+			t.Fatalf("watch stalled after %d of %d events", len(*got), len(m.events))
+		}
+	}
+	if !slices.Equal(*got, m.events) {
+		t.Fatalf("watch events:\n%v\nwant\n%v", *got, m.events)
+	}
 }
 
 func fuzzKey(b byte) string { return fmt.Sprintf("k%d", b%8) }
@@ -45,6 +93,18 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 0, 2, 3, 1, 1, 0, 4, 1, 1})
 	f.Add([]byte{5, 1, 0, 0, 0, 1, 1, 0, 6, 1, 0, 0, 3, 2, 0, 0, 7, 3, 0, 0})
 	f.Add([]byte{0, 0, 1, 0, 0, 1, 2, 0, 0, 2, 3, 0, 4, 3, 0, 0, 2, 0, 5, 0, 0, 1, 1, 1})
+	defer func(n int) { watchChanSize = n }(watchChanSize)
+	watchChanSize = 4
+	// Many writes before the watch is read: it must catch up from the
+	// backend, across a restart.
+	var many []byte
+	for i := range 40 {
+		many = append(many, byte(i%4), byte(i), byte(i*7), byte(i))
+		if i == 25 {
+			many = append(many, 7, 0, 0, 0)
+		}
+	}
+	f.Add(many)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Open(filepath.Join(t.TempDir(), "db"), Options{BatchLimit: 3, noSync: true})
 		if err != nil {
@@ -53,6 +113,16 @@ func FuzzApply(f *testing.F) {
 		defer func() { s.Close() }()
 		m := &model{rev: 1, compact: -1, kvs: map[string]*mvccpb.KeyValue{}, history: map[int64]map[string]*mvccpb.KeyValue{1: {}}, leases: map[int64]bool{}}
 		index := uint64(0)
+		// A watch on every key must see exactly the model's events. It is
+		// read only at restarts, compactions and the end, through a small
+		// channel, so it falls behind and catches up from the backend.
+		ws := watchAll(t, s, 0)
+		var seen []string
+		defer func() {
+			if !t.Failed() {
+				drain(t, ws, m, &seen)
+			}
+		}()
 		for len(data) >= 4 && index < 200 {
 			op, a, b, c := data[0], data[1], data[2], data[3]
 			data = data[4:]
@@ -74,15 +144,8 @@ func FuzzApply(f *testing.F) {
 			case 2: // delete a range
 				lo, hi := fuzzKey(a), fuzzKey(b)
 				req = &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: []byte(lo), RangeEnd: []byte(hi)}}
-				m.write(func(int64) bool {
-					n := 0
-					for k := range m.kvs {
-						if k >= lo && k < hi {
-							delete(m.kvs, k)
-							n++
-						}
-					}
-					return n > 0
+				m.write(func(next int64) bool {
+					return m.del(next, func(k string, _ *mvccpb.KeyValue) bool { return k >= lo && k < hi })
 				})
 			case 3: // txn: if version(a) == c%3 then put a else delete b
 				ka, kb := fuzzKey(a), fuzzKey(b)
@@ -100,13 +163,11 @@ func FuzzApply(f *testing.F) {
 						m.put(ka, []byte{c}, 0, next)
 						return true
 					}
-					if _, ok := m.kvs[kb]; ok {
-						delete(m.kvs, kb)
-						return true
-					}
-					return false
+					return m.del(next, func(k string, _ *mvccpb.KeyValue) bool { return k == kb })
 				})
-			case 4: // compaction
+			case 4: // compaction; the watch is read first, so no compaction
+				// passes it by (that would cancel it, as etcd does)
+				drain(t, ws, m, &seen)
 				rev := m.rev - int64(a%4)
 				req = &pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: rev}}
 				switch {
@@ -130,23 +191,18 @@ func FuzzApply(f *testing.F) {
 					break
 				}
 				delete(m.leases, id)
-				m.write(func(int64) bool {
-					n := 0
-					for k, kv := range m.kvs {
-						if kv.Lease == id {
-							delete(m.kvs, k)
-							n++
-						}
-					}
-					return n > 0
+				m.write(func(next int64) bool {
+					return m.del(next, func(_ string, kv *mvccpb.KeyValue) bool { return kv.Lease == id })
 				})
-			case 7: // restart
+			case 7: // restart; the watch resumes after its last event
+				drain(t, ws, m, &seen)
 				if err := s.Close(); err != nil {
 					t.Fatal(err)
 				}
 				if s, err = Open(s.path, Options{BatchLimit: 3, noSync: true}); err != nil {
 					t.Fatal(err)
 				}
+				ws = watchAll(t, s, m.rev+1)
 				continue
 			}
 			index++

@@ -16,8 +16,10 @@ import (
 // up and is synced again. So a slow reader never blocks Apply, and never
 // loses, repeats or reorders events.
 
+// watchChanSize is the buffer of a stream's channel (a variable for tests).
+var watchChanSize = 128
+
 const (
-	watchChanSize = 128
 	// syncBatchEvents bounds the events one catch-up round reads (whole
 	// revisions are never split).
 	syncBatchEvents = 1000
