@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tendkv/tend/agent/config"
+	"github.com/tendkv/tend/cluster"
 	"github.com/tendkv/tend/examples/internal/exampletest"
 	"github.com/tendkv/tend/templates"
 )
@@ -63,6 +65,49 @@ func startEtcd(t *testing.T) string {
 		t.Fatal("etcd not ready within 10s")
 	}
 	return cu.String()
+}
+
+// startTend starts a one-member tend cluster on loopback ports for the test
+// and returns its client URL.
+func startTend(t *testing.T) string {
+	t.Helper()
+	cu, pu := freeURL(t).String(), freeURL(t).String()
+	m, err := cluster.StartMember(context.Background(), cluster.Config{
+		Name:                     "examples",
+		DataDir:                  t.TempDir(),
+		ListenClientURLs:         []string{cu},
+		ListenPeerURLs:           []string{pu},
+		InitialAdvertisePeerURLs: []string{pu},
+		HeartbeatInterval:        10 * time.Millisecond,
+		ElectionTimeout:          100 * time.Millisecond,
+		Logger:                   slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("start tend member: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	select {
+	case <-m.ReadyNotify():
+	case <-m.Done():
+		t.Fatalf("tend member stopped before ready: %v", m.Err())
+	case <-time.After(10 * time.Second):
+		t.Fatal("tend member not ready within 10s")
+	}
+	return cu
+}
+
+// forEachStore runs f as a parallel subtest against an embedded etcd and
+// against a tend member: the examples work the same on both.
+func forEachStore(t *testing.T, f func(t *testing.T, endpoint string)) {
+	for _, s := range []struct {
+		name  string
+		start func(*testing.T) string
+	}{{"etcd", startEtcd}, {"tend", startTend}} {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, s.start(t))
+		})
+	}
 }
 
 func newClient(t *testing.T, endpoint string) *clientv3.Client {

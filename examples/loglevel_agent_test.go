@@ -67,66 +67,67 @@ func expectLines(t *testing.T, p *exampletest.Proc, logger, level string, some b
 // is never restarted.
 func TestLoglevelActuatorAgent(t *testing.T) {
 	t.Parallel()
-	ep := startEtcd(t)
-	c := newClient(t, ep)
-	port := strconv.Itoa(exampletest.FreePort(t))
-	dir := copyExample(t, "loglevel",
-		`"http://127.0.0.1:2379"`, strconv.Quote(ep),
-		`127.0.0.1:8080`, `127.0.0.1:`+port,
-		`"--port", "8080"`, `"--port", "`+port+`", "--interval", "50ms"`)
-	installBinary(t, dir, "app", "github.com/tendkv/tend/examples/loglevel/app")
+	forEachStore(t, func(t *testing.T, ep string) {
+		c := newClient(t, ep)
+		port := strconv.Itoa(exampletest.FreePort(t))
+		dir := copyExample(t, "loglevel",
+			`"http://127.0.0.1:2379"`, strconv.Quote(ep),
+			`127.0.0.1:8080`, `127.0.0.1:`+port,
+			`"--port", "8080"`, `"--port", "`+port+`", "--interval", "50ms"`)
+		installBinary(t, dir, "app", "github.com/tendkv/tend/examples/loglevel/app")
 
-	agent := startAgent(t, dir, "agent.hcl")
-	// At start every logger's file is new, so every hook runs once (sending
-	// null: no key yet), retrying until the app listens.
-	for _, h := range []string{"level-root", "level-orders", "level-payments"} {
-		waitCount(t, agent, 30*time.Second, `msg="hook ran" hook=`+h+` revision=`, 1)
-	}
-	base := "http://127.0.0.1:" + port + "/actuator/loggers/"
-	level := func(name string) (configured any, effective string) {
-		var s struct {
-			ConfiguredLevel any    `json:"configuredLevel"`
-			EffectiveLevel  string `json:"effectiveLevel"`
+		agent := startAgent(t, dir, "agent.hcl")
+		// At start every logger's file is new, so every hook runs once (sending
+		// null: no key yet), retrying until the app listens.
+		for _, h := range []string{"level-root", "level-orders", "level-payments"} {
+			waitCount(t, agent, 30*time.Second, `msg="hook ran" hook=`+h+` revision=`, 1)
 		}
-		if err := exampletest.GetJSON(base+name, &s); err != nil {
+		base := "http://127.0.0.1:" + port + "/actuator/loggers/"
+		level := func(name string) (configured any, effective string) {
+			var s struct {
+				ConfiguredLevel any    `json:"configuredLevel"`
+				EffectiveLevel  string `json:"effectiveLevel"`
+			}
+			if err := exampletest.GetJSON(base+name, &s); err != nil {
+				t.Fatal(err)
+			}
+			return s.ConfiguredLevel, s.EffectiveLevel
+		}
+		waitLevel := func(name string, configured any, effective string) {
+			t.Helper()
+			exampletest.Eventually(t, 15*time.Second, "logger "+name+" level", func() error {
+				if c, e := level(name); c != configured || e != effective {
+					return fmt.Errorf("configured %v effective %s", c, e)
+				}
+				return nil
+			})
+		}
+		expectLines(t, agent, "com.example.orders", "INFO", true)
+		expectLines(t, agent, "com.example.orders", "DEBUG", false)
+
+		put(t, c, "/myapp/production/logging/com.example.orders", "debug")
+		waitLevel("com.example.orders", "DEBUG", "DEBUG")
+		expectLines(t, agent, "com.example.orders", "DEBUG", true)
+		expectLines(t, agent, "com.example.payments", "DEBUG", false)
+
+		if _, err := c.Delete(ctx(t), "/myapp/production/logging/com.example.orders"); err != nil {
 			t.Fatal(err)
 		}
-		return s.ConfiguredLevel, s.EffectiveLevel
-	}
-	waitLevel := func(name string, configured any, effective string) {
-		t.Helper()
-		exampletest.Eventually(t, 15*time.Second, "logger "+name+" level", func() error {
-			if c, e := level(name); c != configured || e != effective {
-				return fmt.Errorf("configured %v effective %s", c, e)
-			}
-			return nil
-		})
-	}
-	expectLines(t, agent, "com.example.orders", "INFO", true)
-	expectLines(t, agent, "com.example.orders", "DEBUG", false)
+		waitLevel("com.example.orders", nil, "INFO")
+		expectLines(t, agent, "com.example.orders", "DEBUG", false)
 
-	put(t, c, "/myapp/production/logging/com.example.orders", "debug")
-	waitLevel("com.example.orders", "DEBUG", "DEBUG")
-	expectLines(t, agent, "com.example.orders", "DEBUG", true)
-	expectLines(t, agent, "com.example.payments", "DEBUG", false)
+		// ROOT at WARN silences payments, which inherits it; orders, set to
+		// INFO on its own, keeps logging (and shows the rounds go on).
+		put(t, c, "/myapp/production/logging/com.example.orders", "INFO")
+		put(t, c, "/myapp/production/logging/ROOT", "WARN")
+		waitLevel("com.example.payments", nil, "WARN")
+		expectLines(t, agent, "com.example.payments", "INFO", false)
+		expectLines(t, agent, "com.example.orders", "INFO", true)
 
-	if _, err := c.Delete(ctx(t), "/myapp/production/logging/com.example.orders"); err != nil {
-		t.Fatal(err)
-	}
-	waitLevel("com.example.orders", nil, "INFO")
-	expectLines(t, agent, "com.example.orders", "DEBUG", false)
-
-	// ROOT at WARN silences payments, which inherits it; orders, set to
-	// INFO on its own, keeps logging (and shows the rounds go on).
-	put(t, c, "/myapp/production/logging/com.example.orders", "INFO")
-	put(t, c, "/myapp/production/logging/ROOT", "WARN")
-	waitLevel("com.example.payments", nil, "WARN")
-	expectLines(t, agent, "com.example.payments", "INFO", false)
-	expectLines(t, agent, "com.example.orders", "INFO", true)
-
-	if n := strings.Count(agent.Output(), "app: actuator on"); n != 1 {
-		t.Errorf("the app started %d times; a level change must not restart it", n)
-	}
+		if n := strings.Count(agent.Output(), "app: actuator on"); n != 1 {
+			t.Errorf("the app started %d times; a level change must not restart it", n)
+		}
+	})
 }
 
 // javaClasspath is where Debian's libslf4j-java and liblogback-java put

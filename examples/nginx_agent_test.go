@@ -83,66 +83,67 @@ func waitRouted(t *testing.T, url string, want ...string) {
 func TestNginxAgent(t *testing.T) {
 	t.Parallel()
 	testenv.Program(t, "nginx", "nginx-light")
-	ep := startEtcd(t)
-	c := newClient(t, ep)
-	dir := copyExample(t, "nginx", `"http://127.0.0.1:2379"`, strconv.Quote(ep))
-	port := exampletest.FreePort(t)
-	if err := os.WriteFile(filepath.Join(dir, "listen.conf"), []byte(fmt.Sprintf("listen 127.0.0.1:%d;\n", port)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-
-	web1, web2, web3 := startBackend(t, "web-1"), startBackend(t, "web-2"), startBackend(t, "web-3")
-	register(t, c, "web-1", web1)
-	lease2 := register(t, c, "web-2", web2)
-
-	agent := startAgent(t, dir, "agent.hcl")
-	waitRouted(t, url, "web-1", "web-2")
-
-	register(t, c, "web-3", web3)
-	waitRouted(t, url, "web-1", "web-2", "web-3")
-
-	// web-2 stops renewing its lease: its key goes, and so does its traffic
-	// (web-2 itself still runs, so only a reload can explain the change).
-	if _, err := c.Revoke(ctx(t), lease2); err != nil {
-		t.Fatal(err)
-	}
-	waitRouted(t, url, "web-1", "web-3")
-
-	// An address nginx refuses: the check fails, upstream.conf and nginx
-	// keep the last good configuration.
-	before, err := os.ReadFile(filepath.Join(dir, "upstream.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	put(t, c, "/services/web/broken", `{"address":"bad host","port":80}`)
-	waitCount(t, agent, 15*time.Second, "outcome=check-failed", 1)
-	if after, _ := os.ReadFile(filepath.Join(dir, "upstream.conf")); string(after) != string(before) {
-		t.Errorf("a rejected upstream replaced the file:\n%s", after)
-	}
-	if got, err := routed(url, 8); err != nil || strings.Join(got, ",") != "web-1,web-3" {
-		t.Errorf("after a rejected change: routed to %v (%v)", got, err)
-	}
-
-	// Nobody registered: the upstream holds one server marked down, which
-	// nginx accepts, and answers 502.
-	if _, err := c.Delete(ctx(t), "/services/web/", clientv3.WithPrefix()); err != nil {
-		t.Fatal(err)
-	}
-	exampletest.Eventually(t, 20*time.Second, "nginx answers 502 with no backend", func() error {
-		code, body, err := exampletest.Do("GET", url, "")
-		if err != nil || code != 502 {
-			return fmt.Errorf("%d %q %v", code, body, err)
+	forEachStore(t, func(t *testing.T, ep string) {
+		c := newClient(t, ep)
+		dir := copyExample(t, "nginx", `"http://127.0.0.1:2379"`, strconv.Quote(ep))
+		port := exampletest.FreePort(t)
+		if err := os.WriteFile(filepath.Join(dir, "listen.conf"), []byte(fmt.Sprintf("listen 127.0.0.1:%d;\n", port)), 0o644); err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+
+		web1, web2, web3 := startBackend(t, "web-1"), startBackend(t, "web-2"), startBackend(t, "web-3")
+		register(t, c, "web-1", web1)
+		lease2 := register(t, c, "web-2", web2)
+
+		agent := startAgent(t, dir, "agent.hcl")
+		waitRouted(t, url, "web-1", "web-2")
+
+		register(t, c, "web-3", web3)
+		waitRouted(t, url, "web-1", "web-2", "web-3")
+
+		// web-2 stops renewing its lease: its key goes, and so does its traffic
+		// (web-2 itself still runs, so only a reload can explain the change).
+		if _, err := c.Revoke(ctx(t), lease2); err != nil {
+			t.Fatal(err)
+		}
+		waitRouted(t, url, "web-1", "web-3")
+
+		// An address nginx refuses: the check fails, upstream.conf and nginx
+		// keep the last good configuration.
+		before, err := os.ReadFile(filepath.Join(dir, "upstream.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(t, c, "/services/web/broken", `{"address":"bad host","port":80}`)
+		waitCount(t, agent, 15*time.Second, "outcome=check-failed", 1)
+		if after, _ := os.ReadFile(filepath.Join(dir, "upstream.conf")); string(after) != string(before) {
+			t.Errorf("a rejected upstream replaced the file:\n%s", after)
+		}
+		if got, err := routed(url, 8); err != nil || strings.Join(got, ",") != "web-1,web-3" {
+			t.Errorf("after a rejected change: routed to %v (%v)", got, err)
+		}
+
+		// Nobody registered: the upstream holds one server marked down, which
+		// nginx accepts, and answers 502.
+		if _, err := c.Delete(ctx(t), "/services/web/", clientv3.WithPrefix()); err != nil {
+			t.Fatal(err)
+		}
+		exampletest.Eventually(t, 20*time.Second, "nginx answers 502 with no backend", func() error {
+			code, body, err := exampletest.Do("GET", url, "")
+			if err != nil || code != 502 {
+				return fmt.Errorf("%d %q %v", code, body, err)
+			}
+			return nil
+		})
+		if err := agent.Stop(15 * time.Second); err != nil {
+			t.Errorf("agent exit: %v", err)
+		}
+		if _, _, err := exampletest.Do("GET", url, ""); err == nil {
+			t.Errorf("nginx still answers after the agent stopped")
+		}
 	})
-	if err := agent.Stop(15 * time.Second); err != nil {
-		t.Errorf("agent exit: %v", err)
-	}
-	if _, _, err := exampletest.Do("GET", url, ""); err == nil {
-		t.Errorf("nginx still answers after the agent stopped")
-	}
 }

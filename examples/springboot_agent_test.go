@@ -21,83 +21,84 @@ import (
 // a change, and refuses a change the app's check rejects.
 func TestSpringbootAgent(t *testing.T) {
 	t.Parallel()
-	ep := startEtcd(t)
-	c := newClient(t, ep)
-	dir := copyExample(t, "springboot", `"http://127.0.0.1:2379"`, strconv.Quote(ep))
-	seedSpringboot(t, dir, ep)
-	port := exampletest.FreePort(t)
-	put(t, c, "/myapp/production/config/server/port", strconv.Itoa(port))
-	installBinary(t, dir, "app", springbootApp)
+	forEachStore(t, func(t *testing.T, ep string) {
+		c := newClient(t, ep)
+		dir := copyExample(t, "springboot", `"http://127.0.0.1:2379"`, strconv.Quote(ep))
+		seedSpringboot(t, dir, ep)
+		port := exampletest.FreePort(t)
+		put(t, c, "/myapp/production/config/server/port", strconv.Itoa(port))
+		installBinary(t, dir, "app", springbootApp)
 
-	agent := startAgent(t, dir, "agent.hcl", "APP_ENV=")
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/loaded"
-	// The first render starts the app (and its hook restarts it once).
-	waitCount(t, agent, 30*time.Second, `msg="hook ran" hook=restart-app`, 1)
-	want := wantProps("production", port, "INFO")
-	var first loaded
-	exampletest.Eventually(t, 15*time.Second, "app serves the production tree", func() error {
-		if err := exampletest.GetJSON(url, &first); err != nil {
-			return err
+		agent := startAgent(t, dir, "agent.hcl", "APP_ENV=")
+		url := "http://127.0.0.1:" + strconv.Itoa(port) + "/loaded"
+		// The first render starts the app (and its hook restarts it once).
+		waitCount(t, agent, 30*time.Second, `msg="hook ran" hook=restart-app`, 1)
+		want := wantProps("production", port, "INFO")
+		var first loaded
+		exampletest.Eventually(t, 15*time.Second, "app serves the production tree", func() error {
+			if err := exampletest.GetJSON(url, &first); err != nil {
+				return err
+			}
+			if !reflect.DeepEqual(first.Properties, want) {
+				return fmt.Errorf("loaded %v", first.Properties)
+			}
+			return nil
+		})
+		if first.File != "application.yml" {
+			t.Errorf("app read %q, want application.yml in its folder", first.File)
 		}
-		if !reflect.DeepEqual(first.Properties, want) {
-			return fmt.Errorf("loaded %v", first.Properties)
+
+		// One transaction, two keys: the app restarts once and sees both.
+		newURL := "jdbc:postgresql://db2.production.example.com:5432/myapp"
+		if _, err := c.Txn(ctx(t)).Then(
+			clientv3.OpPut("/myapp/production/config/spring/datasource/url", newURL),
+			clientv3.OpPut("/myapp/production/config/app/hosts/2", "c.production.example.com"),
+		).Commit(); err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		want["spring.datasource.url"] = newURL
+		want["app.hosts[2]"] = "c.production.example.com"
+		var second loaded
+		exampletest.Eventually(t, 15*time.Second, "app restarted with the change", func() error {
+			if err := exampletest.GetJSON(url, &second); err != nil {
+				return err
+			}
+			if second.PID == first.PID {
+				return errors.New("same pid: not restarted yet")
+			}
+			if !reflect.DeepEqual(second.Properties, want) {
+				return fmt.Errorf("loaded %v", second.Properties)
+			}
+			return nil
+		})
+		bak, err := os.ReadFile(filepath.Join(dir, "application.yml.bak"))
+		if err != nil || !strings.Contains(string(bak), "db.production.example.com") {
+			t.Errorf("backup = true: application.yml.bak holds %q (%v), want the previous file", bak, err)
+		}
+
+		// A port the app would refuse: the check fails, the file and the
+		// running app stay as they were.
+		before, err := os.ReadFile(filepath.Join(dir, "application.yml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(t, c, "/myapp/production/config/server/port", "eighty")
+		waitCount(t, agent, 15*time.Second, `outcome=check-failed`, 1)
+		after, _ := os.ReadFile(filepath.Join(dir, "application.yml"))
+		if string(after) != string(before) {
+			t.Errorf("a rejected render replaced application.yml:\n%s", after)
+		}
+		var third loaded
+		if err := exampletest.GetJSON(url, &third); err != nil || third.PID != second.PID {
+			t.Errorf("after a rejected change: pid %d (%v), want %d still running", third.PID, err, second.PID)
+		}
+
+		// Stopping the agent stops the app it supervises.
+		if err := agent.Stop(15 * time.Second); err != nil {
+			t.Errorf("agent exit: %v", err)
+		}
+		if err := exampletest.GetJSON(url, &third); err == nil {
+			t.Errorf("app still serving after the agent stopped")
+		}
 	})
-	if first.File != "application.yml" {
-		t.Errorf("app read %q, want application.yml in its folder", first.File)
-	}
-
-	// One transaction, two keys: the app restarts once and sees both.
-	newURL := "jdbc:postgresql://db2.production.example.com:5432/myapp"
-	if _, err := c.Txn(ctx(t)).Then(
-		clientv3.OpPut("/myapp/production/config/spring/datasource/url", newURL),
-		clientv3.OpPut("/myapp/production/config/app/hosts/2", "c.production.example.com"),
-	).Commit(); err != nil {
-		t.Fatal(err)
-	}
-	want["spring.datasource.url"] = newURL
-	want["app.hosts[2]"] = "c.production.example.com"
-	var second loaded
-	exampletest.Eventually(t, 15*time.Second, "app restarted with the change", func() error {
-		if err := exampletest.GetJSON(url, &second); err != nil {
-			return err
-		}
-		if second.PID == first.PID {
-			return errors.New("same pid: not restarted yet")
-		}
-		if !reflect.DeepEqual(second.Properties, want) {
-			return fmt.Errorf("loaded %v", second.Properties)
-		}
-		return nil
-	})
-	bak, err := os.ReadFile(filepath.Join(dir, "application.yml.bak"))
-	if err != nil || !strings.Contains(string(bak), "db.production.example.com") {
-		t.Errorf("backup = true: application.yml.bak holds %q (%v), want the previous file", bak, err)
-	}
-
-	// A port the app would refuse: the check fails, the file and the
-	// running app stay as they were.
-	before, err := os.ReadFile(filepath.Join(dir, "application.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	put(t, c, "/myapp/production/config/server/port", "eighty")
-	waitCount(t, agent, 15*time.Second, `outcome=check-failed`, 1)
-	after, _ := os.ReadFile(filepath.Join(dir, "application.yml"))
-	if string(after) != string(before) {
-		t.Errorf("a rejected render replaced application.yml:\n%s", after)
-	}
-	var third loaded
-	if err := exampletest.GetJSON(url, &third); err != nil || third.PID != second.PID {
-		t.Errorf("after a rejected change: pid %d (%v), want %d still running", third.PID, err, second.PID)
-	}
-
-	// Stopping the agent stops the app it supervises.
-	if err := agent.Stop(15 * time.Second); err != nil {
-		t.Errorf("agent exit: %v", err)
-	}
-	if err := exampletest.GetJSON(url, &third); err == nil {
-		t.Errorf("app still serving after the agent stopped")
-	}
 }
