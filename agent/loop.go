@@ -528,9 +528,7 @@ func (l *loop) startProcesses(ctx context.Context) {
 	for _, p := range l.cfg.Processes {
 		if err := l.a.procs.Start(ctx, l.spec(p)); err != nil {
 			l.log.Error("start process", "process", p.Name, "error", err)
-			continue
 		}
-		l.log.Info("started process", "process", p.Name, "pid", l.a.procs.Pid(p.Name))
 	}
 }
 

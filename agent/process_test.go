@@ -116,3 +116,40 @@ process "solo" {
 		waitFor(t, "the process to start", 10*time.Second, func() bool { return alive(h.pid()) })
 	})
 }
+
+// A reload that changes a process's definition restarts it with the new
+// one; an unchanged process keeps running.
+func TestReloadRestartsChangedProcess(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		conf := func(mode string) string {
+			return `
+process "p" {
+  command = ["sh", "-c", "echo $$ > pid; echo $MODE > mode; while :; do sleep 0.05; done"]
+  dir     = "."
+  env     = { MODE = "` + mode + `" }
+}
+process "steady" {
+  command = ["sh", "-c", "echo $$ > steady.tmp && mv steady.tmp steady.pid; while :; do sleep 0.05; done"]
+  dir     = "."
+}
+template "t" {
+  contents    = "t"
+  destination = "t"
+}
+`
+		}
+		h := startAgent(t, s.URL(), s.URL(), conf("one"), nil)
+		h.waitFile("mode", "one\n")
+		pid := h.pid()
+		waitFor(t, "steady.pid", 10*time.Second, func() bool { _, err := os.Stat(h.path("steady.pid")); return err == nil })
+		steady := h.read("steady.pid")
+		h.agent.Reload(loadConfig(t, h.dir, s.URL(), conf("two"), nil))
+		h.waitFile("mode", "two\n")
+		if h.pid() == pid || !alive(h.pid()) {
+			t.Errorf("process p not restarted (pid %d → %d)", pid, h.pid())
+		}
+		if got := h.read("steady.pid"); got != steady {
+			t.Errorf("unchanged process restarted (pid %s → %s)", steady, got)
+		}
+	})
+}
