@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,20 +120,41 @@ func TestSpringbootTreePerEnvironment(t *testing.T) {
 func TestSpringbootWholeFile(t *testing.T) {
 	t.Parallel()
 	ep := startEtcd(t)
-	c := newClient(t, ep)
-	dir := copyExample(t, "springboot")
+	dir := copyExample(t, "springboot", `"http://127.0.0.1:2379"`, strconv.Quote(ep))
+	app := installBinary(t, dir, "app", springbootApp)
+	dest := filepath.Join(dir, "whole-file", "application.yml")
+
+	// Before the key exists: an error naming it, and no file at all.
+	early := exec.Command(tendBinary(t), "render", "--once", "--config", "whole-file/agent.hcl")
+	early.Dir = dir
+	if out, err := early.CombinedOutput(); err == nil || !strings.Contains(string(out), "/myapp/production/config") {
+		t.Errorf("render with the key missing: %v, output %s; want a failure naming the key", err, out)
+	}
+	if _, err := os.Stat(dest); !os.IsNotExist(err) {
+		t.Errorf("render with the key missing left %s (%v)", dest, err)
+	}
+
 	seedSpringboot(t, dir, ep)
-	cfg := loadConfig(t, filepath.Join(dir, "whole-file", "agent.hcl"))
-	out := render(t, c, cfg, "application-yml")
+	// `tend render --once`, as a container start script would run it: the
+	// file is written (after the check) and nothing is started.
+	cmd := exec.Command(tendBinary(t), "render", "--once", "--config", "whole-file/agent.hcl")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tend render --once: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want, err := os.ReadFile(filepath.Join(dir, "whole-file", "application.example.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(out) != string(want) {
-		t.Fatalf("render differs from the stored file:\n got %q\nwant %q", out, want)
+	if string(got) != string(want) {
+		t.Fatalf("render differs from the stored file:\n got %q\nwant %q", got, want)
 	}
-	got := runApp(t, exampletest.Build(t, springbootApp), cfg.Templates[0].Destination)
-	if got.Properties["server.port"] != "8091" || got.Properties["app.hosts[1]"] != "b.production.example.com" {
-		t.Errorf("app loaded %v", got.Properties)
+	props := runApp(t, app, dest).Properties
+	if props["server.port"] != "8091" || props["app.hosts[1]"] != "b.production.example.com" {
+		t.Errorf("app loaded %v", props)
 	}
 }

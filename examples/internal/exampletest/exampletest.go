@@ -40,7 +40,7 @@ func Build(t testing.TB, pkg string) string {
 		if err != nil {
 			t.Fatalf("create build folder: %v", err)
 		}
-		binDir = d // removed by Cleanup at the end of the test binary's run (see RemoveBuilds)
+		binDir = d // RemoveBuilds deletes it when the test binary ends
 	}
 	name := filepath.Base(filepath.Clean(pkg))
 	if name == "." {
