@@ -506,6 +506,7 @@ func manyPuts(n int) []*pb.RequestOp {
 }
 
 func TestScriptedMatchesEtcd(t *testing.T) {
+	t.Parallel()
 	oracle := newEnv(startEtcd(t))
 	tend := newEnv(startTend(t))
 	differ(t, oracle, tend, scripted())
@@ -514,6 +515,7 @@ func TestScriptedMatchesEtcd(t *testing.T) {
 // The comparison itself must see a difference when there is one: two real
 // etcds, one holding an extra key.
 func TestCompareDetectsDifferences(t *testing.T) {
+	t.Parallel()
 	a := newEnv(startEtcd(t))
 	b := newEnv(startEtcd(t))
 	steps := []step{put("k", "1"), get(&pb.RangeRequest{Key: []byte("k")})}
@@ -534,6 +536,7 @@ func TestCompareDetectsDifferences(t *testing.T) {
 // after the compaction ("range failed to find revision pair"), so the rest
 // is checked on tend alone against what etcd's semantics say.
 func TestFromKeyDeleteThenPutSurvivesCompaction(t *testing.T) {
+	t.Parallel()
 	oracle := newEnv(startEtcd(t))
 	tend := newEnv(startTend(t))
 	differ(t, oracle, tend, []step{

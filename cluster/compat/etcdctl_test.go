@@ -305,6 +305,7 @@ var ctlSteps = []ctlStep{
 // TestEtcdctlAgainstTendServer runs the real etcdctl against `tend server`
 // and against a real etcd server, and compares what etcdctl prints.
 func TestEtcdctlAgainstTendServer(t *testing.T) {
+	t.Parallel()
 	etcd, etcdctl := testenv.EtcdBinaries(t)
 	tend := buildTend(t)
 	runners := []*ctlRunner{

@@ -188,6 +188,7 @@ func (g *gen) next() step {
 // -seed=0 for a fresh one) on both servers, then replays the whole history
 // through a watch and compares the final keyspace.
 func TestRandomMatchesEtcd(t *testing.T) {
+	t.Parallel()
 	seed := *seedFlag
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
