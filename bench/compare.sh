@@ -7,7 +7,8 @@
 #   TOTAL=20000 CLIENTS="1 16 128" bash bench/compare.sh
 #
 # Each run: key 8 bytes, value 256 bytes; put writes keys 0..TOTAL-1 in order,
-# range reads them at random (linearizable, then serializable).
+# range reads them at random (linearizable, then serializable); a last row
+# times watch event delivery.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -90,3 +91,12 @@ for c in $clients_list; do
     echo "| $op | $c | $conns | $t_rps | $e_rps | $t_p50 | $e_p50 | $t_p99 | $e_p99 |"
   done
 done
+
+# Event delivery: WATCHERS watchers on one prefix, puts from 16 clients; the
+# latency is from the start of a put to its event at a watcher, and req/s
+# counts delivered events.
+watchers="${WATCHERS:-10}"
+wtotal=$(( total < 1000 ? total : 1000 ))
+read -r t_rps t_p50 t_p99 < <(total=$wtotal bench "$tend_ep" watch --watchers "$watchers" --clients 16 --conns 2)
+read -r e_rps e_p50 e_p99 < <(total=$wtotal bench "$etcd_ep" watch --watchers "$watchers" --clients 16 --conns 2)
+echo "| watch ($watchers watchers, $wtotal puts) | 16 | 2 | $t_rps | $e_rps | $t_p50 | $e_p50 | $t_p99 | $e_p99 |"
