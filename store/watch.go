@@ -275,8 +275,8 @@ func (h *watchHub) closeAll() {
 // runWatchSync catches unsynced watchers up and sends progress notifications
 // until s.stop closes.
 func (s *Store) runWatchSync() {
-	tick := time.NewTicker(syncInterval)
-	defer tick.Stop()
+	retry := time.NewTimer(syncInterval)
+	defer retry.Stop()
 	progress := time.NewTicker(s.opts.ProgressInterval)
 	defer progress.Stop()
 	for {
@@ -284,30 +284,40 @@ func (s *Store) runWatchSync() {
 		case <-s.stop:
 			return
 		case <-s.hub.kick:
-			s.syncWatchers()
-		case <-tick.C:
-			s.syncWatchers()
+		case <-retry.C:
 		case <-progress.C:
 			s.sendProgress(func(w *watcher) bool { return w.progress })
+			continue
+		}
+		// Poll only while some watcher is behind: at once while it moves,
+		// every syncInterval while its reader makes no room.
+		switch remaining, moved := s.syncWatchers(); {
+		case remaining && moved:
+			retry.Reset(0)
+		case remaining:
+			retry.Reset(syncInterval)
 		}
 	}
 }
 
-func (s *Store) syncWatchers() {
+// syncWatchers runs one catch-up round; it reports whether unsynced
+// watchers remain and whether any of them moved on.
+func (s *Store) syncWatchers() (remaining, moved bool) {
 	h := s.hub
 	h.lock()
 	n := len(h.unsynced)
 	h.unlock()
 	if n == 0 {
-		return
+		return false, false
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return
+		return false, false
 	}
 	h.lock()
 	defer h.unlock()
+	defer func() { remaining = len(h.unsynced) > 0 }()
 	cur := s.rev
 	from := int64(-1)
 	for w := range h.unsynced {
@@ -315,10 +325,12 @@ func (s *Store) syncWatchers() {
 		case w.minRev < s.compactRev:
 			if w.ws.trySend(WatchResponse{WatchID: w.id, CompactRevision: s.compactRev, Canceled: true, Revision: cur}) {
 				h.remove(w)
+				moved = true
 			}
 		case w.minRev > cur:
 			delete(h.unsynced, w)
 			h.addSynced(w)
+			moved = true
 		case w.ws.full():
 			// Its reader has not made room yet: reading for it would be
 			// wasted work under the store's lock.
@@ -392,11 +404,13 @@ func (s *Store) syncWatchers() {
 			}
 		}
 		w.minRev = to + 1
+		moved = true
 		if w.minRev > cur {
 			delete(h.unsynced, w)
 			h.addSynced(w)
 		}
 	}
+	return
 }
 
 // sendProgress sends an empty response with the current revision to the
