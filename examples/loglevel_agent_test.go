@@ -95,7 +95,7 @@ func TestLoglevelActuatorAgent(t *testing.T) {
 		}
 		waitLevel := func(name string, configured any, effective string) {
 			t.Helper()
-			exampletest.Eventually(t, 15*time.Second, "logger "+name+" level", func() error {
+			exampletest.Eventually(t, 30*time.Second, "logger "+name+" level", func() error {
 				if c, e := level(name); c != configured || e != effective {
 					return fmt.Errorf("configured %v effective %s", c, e)
 				}

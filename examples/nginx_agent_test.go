@@ -22,7 +22,7 @@ func startBackend(t *testing.T, name string) int {
 	port := exampletest.FreePort(t)
 	p := exampletest.Start(t, t.TempDir(), nil, exampletest.Build(t, "github.com/tendkv/tend/examples/nginx/backend"),
 		"--name", name, "--port", strconv.Itoa(port))
-	p.WaitOutput(t, 10*time.Second, "serving on")
+	p.WaitOutput(t, 20*time.Second, "serving on")
 	return port
 }
 
@@ -64,7 +64,7 @@ func routed(url string, n int) ([]string, error) {
 // waitRouted waits until n requests in a row reach exactly want.
 func waitRouted(t *testing.T, url string, want ...string) {
 	t.Helper()
-	exampletest.Eventually(t, 20*time.Second, "nginx routes to "+strings.Join(want, ","), func() error {
+	exampletest.Eventually(t, 30*time.Second, "nginx routes to "+strings.Join(want, ","), func() error {
 		got, err := routed(url, 4*len(want))
 		if err != nil {
 			return err
@@ -119,7 +119,7 @@ func TestNginxAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 		put(t, c, "/services/web/broken", `{"address":"bad host","port":80}`)
-		waitCount(t, agent, 15*time.Second, "outcome=check-failed", 1)
+		waitCount(t, agent, 30*time.Second, "outcome=check-failed", 1)
 		if after, _ := os.ReadFile(filepath.Join(dir, "upstream.conf")); string(after) != string(before) {
 			t.Errorf("a rejected upstream replaced the file:\n%s", after)
 		}
@@ -132,7 +132,7 @@ func TestNginxAgent(t *testing.T) {
 		if _, err := c.Delete(ctx(t), "/services/web/", clientv3.WithPrefix()); err != nil {
 			t.Fatal(err)
 		}
-		exampletest.Eventually(t, 20*time.Second, "nginx answers 502 with no backend", func() error {
+		exampletest.Eventually(t, 30*time.Second, "nginx answers 502 with no backend", func() error {
 			code, body, err := exampletest.Do("GET", url, "")
 			if err != nil || code != 502 {
 				return fmt.Errorf("%d %q %v", code, body, err)

@@ -35,7 +35,7 @@ func TestSpringbootAgent(t *testing.T) {
 		waitCount(t, agent, 30*time.Second, `msg="hook ran" hook=restart-app`, 1)
 		want := wantProps("production", port, "INFO")
 		var first loaded
-		exampletest.Eventually(t, 15*time.Second, "app serves the production tree", func() error {
+		exampletest.Eventually(t, 30*time.Second, "app serves the production tree", func() error {
 			if err := exampletest.GetJSON(url, &first); err != nil {
 				return err
 			}
@@ -59,7 +59,7 @@ func TestSpringbootAgent(t *testing.T) {
 		want["spring.datasource.url"] = newURL
 		want["app.hosts[2]"] = "c.production.example.com"
 		var second loaded
-		exampletest.Eventually(t, 15*time.Second, "app restarted with the change", func() error {
+		exampletest.Eventually(t, 30*time.Second, "app restarted with the change", func() error {
 			if err := exampletest.GetJSON(url, &second); err != nil {
 				return err
 			}
@@ -83,7 +83,7 @@ func TestSpringbootAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 		put(t, c, "/myapp/production/config/server/port", "eighty")
-		waitCount(t, agent, 15*time.Second, `outcome=check-failed`, 1)
+		waitCount(t, agent, 30*time.Second, `outcome=check-failed`, 1)
 		after, _ := os.ReadFile(filepath.Join(dir, "application.yml"))
 		if string(after) != string(before) {
 			t.Errorf("a rejected render replaced application.yml:\n%s", after)

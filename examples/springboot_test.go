@@ -48,7 +48,7 @@ func runApp(t *testing.T, bin, file string) loaded {
 	t.Helper()
 	port := exampletest.FreePort(t)
 	p := exampletest.Start(t, filepath.Dir(file), nil, bin, "--config", file, "--port", strconv.Itoa(port))
-	p.WaitOutput(t, 10*time.Second, "serving on")
+	p.WaitOutput(t, 20*time.Second, "serving on")
 	var got loaded
 	if err := exampletest.GetJSON("http://127.0.0.1:"+strconv.Itoa(port)+"/loaded", &got); err != nil {
 		t.Fatal(err)
