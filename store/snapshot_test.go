@@ -275,3 +275,39 @@ func TestBatchCommitsOnInterval(t *testing.T) {
 		t.Fatalf("after crash: applied %d rev %d, want 3 and 4", s.AppliedIndex(), s.Rev())
 	}
 }
+
+// TestReadsSeeUncommitted reads applied writes that are partly committed and
+// partly still in the open batch: Range, history reads and watch catch-up
+// must see both.
+func TestReadsSeeUncommitted(t *testing.T) {
+	s := testStore(t, Options{BatchInterval: time.Hour})
+	a := &applier{t: t, s: s}
+	a.put("k", "committed")
+	s.mu.Lock()
+	s.commitLocked()
+	s.mu.Unlock()
+	a.put("k", "buffered")
+	a.put("j", "buffered")
+	s.mu.RLock()
+	pending := s.be.pending
+	s.mu.RUnlock()
+	if pending != 2 {
+		t.Fatalf("pending %d, want 2 (the test needs an open batch)", pending)
+	}
+	for rev, want := range map[int64]string{2: "committed", 3: "buffered", 0: "buffered"} {
+		r, err := s.Range(&pb.RangeRequest{Key: []byte("k"), Revision: rev})
+		if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != want {
+			t.Fatalf("range at %d: %v %v, want %s", rev, r, err, want)
+		}
+	}
+	ws := s.NewWatchStream()
+	ws.Watch(AutoWatchID, WatchRequest{Key: []byte("a"), End: []byte("z"), StartRev: 2, PrevKV: true})
+	got := ""
+	want := " PUT k=committed@2 PUT k=buffered@3 (prev committed@2) PUT j=buffered@4"
+	for len(got) < len(want) {
+		got += " " + evText(recv(t, ws))
+	}
+	if got != want {
+		t.Fatalf("history: %q, want %q", got, want)
+	}
+}
