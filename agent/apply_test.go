@@ -386,3 +386,33 @@ template "storm" {
 		t.Logf("%d puts, %d renders during the storm", i, during)
 	})
 }
+
+// A template's own wait block overrides the global one.
+func TestTemplateWaitOverridesGlobal(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+wait {
+  min = "30s"
+  max = "60s"
+}
+template "slow" {
+  contents    = "{{ keyOrDefault \"/wo/v\" \"0\" }}"
+  destination = "slow"
+}
+template "fast" {
+  contents    = "{{ keyOrDefault \"/wo/v\" \"0\" }}"
+  destination = "fast"
+  wait {
+    min = "0s"
+  }
+}
+`, nil)
+		h.waitFile("fast", "0")
+		h.waitFile("slow", "0") // the first render does not wait
+		h.put("/wo/v", "1")
+		h.waitFile("fast", "1")
+		if got := h.read("slow"); got != "0" {
+			t.Errorf("slow = %q right after the change; its 30s wait was not kept", got)
+		}
+	})
+}
