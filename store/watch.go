@@ -555,6 +555,28 @@ func (ws *WatchStream) RequestProgress() {
 	ws.progressLocked(s.rev, func(*watcher) bool { return true })
 }
 
+// ProgressWatchID is the WatchID of a stream-wide progress response
+// (etcd's clientv3.InvalidWatchID).
+const ProgressWatchID int64 = -1
+
+// RequestProgressAll is etcd's stream-wide progress request: when every
+// watch of the stream is in sync it sends one response with WatchID
+// ProgressWatchID and the current revision, and reports true; otherwise it
+// sends nothing and reports false (ask again later, as etcd defers it).
+func (ws *WatchStream) RequestProgressAll() bool {
+	s := ws.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.hub.lock()
+	defer s.hub.unlock()
+	for _, w := range ws.watchers {
+		if !w.synced {
+			return false
+		}
+	}
+	return ws.trySend(WatchResponse{WatchID: ProgressWatchID, Revision: s.rev})
+}
+
 func (ws *WatchStream) progressLocked(rev int64, pick func(*watcher) bool) {
 	for _, w := range ws.watchers {
 		if w.synced && pick(w) {

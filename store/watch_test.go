@@ -116,6 +116,28 @@ func TestWatchStreamAPI(t *testing.T) {
 	if r := recv(t, ws); r.WatchID != 1 || len(r.Events) != 0 || r.Revision != 2 {
 		t.Fatalf("progress: %+v", r)
 	}
+	if !ws.RequestProgressAll() {
+		t.Fatal("progress for a stream in sync refused")
+	}
+	if r := recv(t, ws); r.WatchID != ProgressWatchID || r.Revision != 2 || len(r.Events) != 0 {
+		t.Fatalf("stream progress: %+v", r)
+	}
+	// A watch that has history to catch up keeps the stream out of sync
+	// until it has: its events always come before the progress response.
+	hist, _ := ws.Watch(AutoWatchID, WatchRequest{Key: []byte("k"), StartRev: 2})
+	for i := 0; !ws.RequestProgressAll(); i++ {
+		if i > 1000 {
+			t.Fatal("stream never in sync")
+		}
+		time.Sleep(time.Millisecond) // polling a condition, bounded above
+	}
+	if r := recv(t, ws); r.WatchID != hist || evText(r) != "PUT k=v@2" {
+		t.Fatalf("history: %+v", r)
+	}
+	if r := recv(t, ws); r.WatchID != ProgressWatchID {
+		t.Fatalf("stream progress after catch-up: %+v", r)
+	}
+	ws.Cancel(hist)
 	// A watch in the future hears nothing before its start revision.
 	fut, _ := ws.Watch(AutoWatchID, WatchRequest{Key: []byte("f"), StartRev: 4})
 	a.put("f", "early")
