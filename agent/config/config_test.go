@@ -3,10 +3,12 @@ package config
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the want sections of testdata/*.txt from the actual results")
@@ -52,11 +54,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				got = "error:\n" + err.Error() + "\n"
 			} else {
-				b, err := json.MarshalIndent(cfg, "", "  ")
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = string(b) + "\n"
+				got = goldenJSON(t, cfg)
 			}
 			got = strings.ReplaceAll(got, dir, "$DIR")
 			var want string
@@ -104,4 +102,51 @@ func splitSections(s string) []section {
 		}
 	}
 	return out
+}
+
+// durationKeys are the JSON fields holding a time.Duration.
+var durationKeys = map[string]bool{
+	"dial_timeout": true, "min": true, "max": true, "check_timeout": true, "splay": true,
+	"kill_timeout": true, "restart_backoff": true, "interval": true, "deadline": true,
+}
+
+// goldenJSON renders cfg as indented JSON with durations written like
+// "1.5s" instead of nanoseconds, for goldens a person can read.
+func goldenJSON(t *testing.T, cfg *Config) string {
+	t.Helper()
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if n, ok := x.(float64); ok && durationKeys[k] {
+					v[k] = time.Duration(n).String()
+					continue
+				}
+				if n, ok := x.(float64); ok && k == "perms" {
+					v[k] = fmt.Sprintf("%04o", int(n))
+					continue
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out) + "\n"
 }
