@@ -185,10 +185,7 @@ func (r *scenarioRunner) run(cmd string) string {
 		r.index = r.s.AppliedIndex()
 		return r.state()
 	case "commit":
-		s.mu.Lock()
-		err := s.commitLocked()
-		s.mu.Unlock()
-		if err != nil {
+		if err := s.Commit(); err != nil {
 			r.t.Fatal(err)
 		}
 		return r.state()

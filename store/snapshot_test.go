@@ -92,9 +92,7 @@ func TestDefragment(t *testing.T) {
 	s := testStore(t, Options{})
 	a := &applier{t: t, s: s}
 	commit := func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if err := s.commitLocked(); err != nil {
+		if err := s.Commit(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -283,9 +281,9 @@ func TestReadsSeeUncommitted(t *testing.T) {
 	s := testStore(t, Options{BatchInterval: time.Hour})
 	a := &applier{t: t, s: s}
 	a.put("k", "committed")
-	s.mu.Lock()
-	s.commitLocked()
-	s.mu.Unlock()
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
 	a.put("k", "buffered")
 	a.put("j", "buffered")
 	s.mu.RLock()

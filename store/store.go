@@ -231,6 +231,25 @@ func (s *Store) commitLocked() error {
 	return nil
 }
 
+// Commit makes every applied request durable now. The Raft member must call
+// it (or Snapshot, which commits too) before it discards log entries up to
+// AppliedIndex: until the batch is committed, those entries are the only
+// durable copy of the latest requests.
+func (s *Store) Commit() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.fatal != nil {
+		return s.fatal
+	}
+	if s.be.pending == 0 {
+		return nil
+	}
+	return s.commitLocked()
+}
+
 // Close flushes pending commits and closes the file.
 func (s *Store) Close() error {
 	var err error
