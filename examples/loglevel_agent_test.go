@@ -127,6 +127,26 @@ func TestLoglevelActuatorAgent(t *testing.T) {
 		if n := strings.Count(agent.Output(), "app: actuator on"); n != 1 {
 			t.Errorf("the app started %d times; a level change must not restart it", n)
 		}
+
+		// A new agent finds the level files as they are and sends nothing;
+		// the app it starts reads them, and comes up at the store's levels.
+		if err := agent.Stop(15 * time.Second); err != nil {
+			t.Errorf("agent exit: %v", err)
+		}
+		agent = startAgent(t, dir, "agent.hcl")
+		agent.WaitOutput(t, 30*time.Second, "app: actuator on")
+		for _, l := range []struct {
+			name       string
+			configured any
+			effective  string
+		}{{"ROOT", "WARN", "WARN"}, {"com.example.orders", "INFO", "INFO"}, {"com.example.payments", nil, "WARN"}} {
+			if c, e := level(l.name); c != l.configured || e != l.effective {
+				t.Errorf("after the agent's restart, %s: configured %v effective %s; want %v %s", l.name, c, e, l.configured, l.effective)
+			}
+		}
+		if strings.Contains(agent.Output(), `msg="hook ran"`) {
+			t.Errorf("a hook ran although no level file changed")
+		}
 	})
 }
 

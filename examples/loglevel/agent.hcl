@@ -69,9 +69,12 @@ hook "level-payments" {
   }
 }
 
-# The stand-in app; a real Spring Boot app would run as
-# ["java", "-jar", "myapp.jar"] with management.endpoints.web.exposure.include=loggers.
+# The stand-in app. It starts at the levels in levels/ (--levels), so the
+# levels survive a restart: the hooks fire only when a file changes. A real
+# Spring Boot app would run as ["java", "-jar", "myapp.jar"] with
+# management.endpoints.web.exposure.include=loggers, and take its starting
+# levels from logging.level.* (render them into its application.yml).
 process "app" {
-  command = ["./bin/app", "--port", "8080"]
+  command = ["./bin/app", "--port", "8080", "--levels", "levels"]
   dir     = "."
 }

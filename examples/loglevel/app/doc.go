@@ -5,6 +5,10 @@
 //  1. It keeps a logback-style tree of loggers: ROOT (configured INFO), the
 //     loggers named by --loggers and their dotted ancestors. A logger's
 //     effective level is its configured level, else its nearest ancestor's.
+//     With --levels DIR, each file in DIR named after a logger sets its
+//     starting level (its content; empty means inherit), as Spring Boot
+//     applies logging.level.* at start: the levels an agent last rendered
+//     survive a restart of the app.
 //  2. GET /actuator/loggers answers {"levels":[...],"loggers":{...},
 //     "groups":{}} as Spring Boot does; GET /actuator/loggers/{name}
 //     answers one logger, 404 for an unknown one; ROOT matches any case.

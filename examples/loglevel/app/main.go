@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,7 @@ func run(args []string) error {
 	port := fs.Int("port", 8080, "port to listen on (0 picks a free one)")
 	names := fs.String("loggers", "com.example.orders,com.example.payments", "comma-separated loggers that log in the loop")
 	interval := fs.Duration("interval", 200*time.Millisecond, "how often each logger logs a DEBUG and an INFO line")
+	levelsDir := fs.String("levels", "", "folder of files named after loggers, each holding the level to start with")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,6 +46,11 @@ func run(args []string) error {
 		}
 	}
 	reg := newRegistry(loggers)
+	if *levelsDir != "" {
+		if err := loadLevels(reg, *levelsDir); err != nil {
+			return err
+		}
+	}
 
 	l, err := net.Listen("tcp", net.JoinHostPort(*address, strconv.Itoa(*port)))
 	if err != nil {
@@ -81,6 +88,33 @@ func run(args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	fmt.Println("app: stopped")
+	return nil
+}
+
+// loadLevels sets the level of each logger that has a file in dir (named
+// after the logger, holding its level; an empty file means inherit), as
+// Spring Boot applies logging.level.* from its configuration at start.
+func loadLevels(reg *registry, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read levels: %w (create the folder or drop --levels)", err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return fmt.Errorf("read levels: %w", err)
+		}
+		level := strings.TrimSpace(string(b))
+		if err := reg.set(e.Name(), level); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(dir, e.Name()), err)
+		}
+		if level != "" {
+			fmt.Printf("app: logger %s starts at %s (from %s)\n", canonical(e.Name()), strings.ToUpper(level), dir)
+		}
+	}
 	return nil
 }
 

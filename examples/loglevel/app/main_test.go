@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -158,5 +159,34 @@ func TestDebugLinesFollowTheLevel(t *testing.T) {
 	expect("no INFO lines under ROOT OFF", "INFO", false)
 	if err := p.Stop(5 * time.Second); err != nil {
 		t.Errorf("SIGTERM: exit %v, want status 0", err)
+	}
+}
+
+func TestStartsAtTheLevelsInItsFolder(t *testing.T) {
+	bin := exampletest.Build(t, ".")
+	dir := t.TempDir()
+	for name, level := range map[string]string{"com.example.orders": "debug\n", "ROOT": "WARN", "com.example.payments": "", ".hidden": "LOUD"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(level), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := exampletest.FreePort(t)
+	p := exampletest.Start(t, dir, nil, bin, "--port", strconv.Itoa(port), "--levels", ".")
+	p.WaitOutput(t, 20*time.Second, "actuator on")
+	base := "http://127.0.0.1:" + strconv.Itoa(port) + "/actuator/loggers/"
+	for name, want := range map[string]string{"com.example.orders": "DEBUG", "com.example.payments": "WARN", "ROOT": "WARN"} {
+		var s state
+		if err := exampletest.GetJSON(base+name, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.EffectiveLevel != want {
+			t.Errorf("%s starts at %s, want %s", name, s.EffectiveLevel, want)
+		}
+	}
+
+	os.WriteFile(filepath.Join(dir, "com.example.orders"), []byte("LOUD"), 0o644)
+	bad := exampletest.Start(t, dir, nil, bin, "--port", "0", "--levels", ".")
+	if err := bad.Wait(20 * time.Second); err == nil || !strings.Contains(bad.Output(), "com.example.orders") {
+		t.Errorf("a bad level file: exit %v, output %q; want a failure naming the file", err, bad.Output())
 	}
 }
