@@ -164,6 +164,7 @@ func (s *Store) Defragment() error {
 		return err
 	}
 	s.be.committedRev = committed
+	s.durable.Store(s.applied.Load())
 	return nil
 }
 

@@ -221,10 +221,14 @@ func TestCrashReplay(t *testing.T) {
 		for i := 0; i < crashAt; i++ {
 			s.Apply(uint64(i+1), reqs[i])
 		}
+		durable := s.DurableIndex()
 		s.crash()
 		s, err = Open(path, Options{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if s.AppliedIndex() != durable {
+			t.Fatalf("crash at %d: applied index %d after reopen, durable index was %d", crashAt, s.AppliedIndex(), durable)
 		}
 		if got := int(s.AppliedIndex()); got > crashAt || got < crashAt-4 {
 			t.Fatalf("crash at %d: applied index %d", crashAt, got)
@@ -262,6 +266,9 @@ func TestBatchCommitsOnInterval(t *testing.T) {
 			t.Fatal("batch not committed within 10s")
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
+	}
+	if s.DurableIndex() != 3 {
+		t.Fatalf("durable index %d after the batch commit, want 3", s.DurableIndex())
 	}
 	s.crash()
 	s, err = Open(path, Options{})

@@ -96,6 +96,8 @@ type Store struct {
 	revA     atomic.Int64
 	compactA atomic.Int64
 	applied  atomic.Uint64
+	// durable is the applied index as of the last commit.
+	durable atomic.Uint64
 
 	// lmu guards lease expiry bookkeeping (leaseState.expiry, primary).
 	lmu     sync.Mutex
@@ -185,6 +187,7 @@ func (s *Store) load() error {
 	s.setRev(max(rev, s.compactRev))
 	s.compactA.Store(s.compactRev)
 	s.applied.Store(applied)
+	s.durable.Store(applied)
 	s.be.committedRev = s.rev
 	if err := s.loadLeases(); err != nil {
 		return err
@@ -228,6 +231,7 @@ func (s *Store) commitLocked() error {
 		s.lg.Error("store backend failed", "err", err)
 		return err
 	}
+	s.durable.Store(s.applied.Load())
 	return nil
 }
 
@@ -362,6 +366,11 @@ func (s *Store) applyRequest(index uint64, r *pb.InternalRaftRequest) (Result, e
 
 // AppliedIndex is the log index of the last applied request.
 func (s *Store) AppliedIndex() uint64 { return s.applied.Load() }
+
+// DurableIndex is the log index of the last applied request that is committed
+// to the file: a crash keeps everything up to it. The Raft log may drop
+// entries up to DurableIndex, never beyond (see Commit).
+func (s *Store) DurableIndex() uint64 { return s.durable.Load() }
 
 // Rev is the current revision (1 for an empty store, as in etcd).
 func (s *Store) Rev() int64 { return s.revA.Load() }
