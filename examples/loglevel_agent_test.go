@@ -116,6 +116,15 @@ func TestLoglevelActuatorAgent(t *testing.T) {
 		waitLevel("com.example.orders", nil, "INFO")
 		expectLines(t, agent, "com.example.orders", "DEBUG", false)
 
+		// A level the app does not know: the check refuses it, the file and
+		// the app's level stay as they were.
+		put(t, c, "/myapp/production/logging/com.example.payments", "LOUD")
+		waitCount(t, agent, 30*time.Second, "outcome=check-failed", 1)
+		waitLevel("com.example.payments", nil, "INFO")
+		if _, err := c.Delete(ctx(t), "/myapp/production/logging/com.example.payments"); err != nil {
+			t.Fatal(err)
+		}
+
 		// ROOT at WARN silences payments, which inherits it; orders, set to
 		// INFO on its own, keeps logging (and shows the rounds go on).
 		put(t, c, "/myapp/production/logging/com.example.orders", "INFO")

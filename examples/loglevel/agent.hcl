@@ -4,9 +4,10 @@
 #   tend put /myapp/production/logging/com.example.orders DEBUG   # DEBUG lines appear
 #   tend del /myapp/production/logging/com.example.orders         # back to inherited
 #
-# Each logger has a small template (a file holding its level) and an HTTP
-# hook that POSTs the level to /actuator/loggers/<logger> when the file
-# changes; a missing key sends null, which resets the logger to inherit.
+# Each logger has a small template (a file holding its level, checked by
+# check-level.sh so that a typo never reaches the app) and an HTTP hook that
+# POSTs the level to /actuator/loggers/<logger> when the file changes; a
+# missing key sends null, which resets the logger to inherit.
 # Start the agent from this folder (see README.md):
 #
 #   bin/tend agent --config agent.hcl
@@ -16,9 +17,10 @@ store {
 }
 
 template "level-root" {
-  contents    = "{{ keyOrDefault \"/myapp/production/logging/ROOT\" \"\" }}"
+  contents    = "{{ keyOrDefault \"/myapp/production/logging/ROOT\" \"\" | trim | upper }}"
   destination = "levels/ROOT"
-  on_change = ["level-root"]
+  check       = ["sh", "check-level.sh", "{{ .path }}"]
+  on_change   = ["level-root"]
 }
 
 hook "level-root" {
@@ -34,9 +36,10 @@ hook "level-root" {
 }
 
 template "level-orders" {
-  contents    = "{{ keyOrDefault \"/myapp/production/logging/com.example.orders\" \"\" }}"
+  contents    = "{{ keyOrDefault \"/myapp/production/logging/com.example.orders\" \"\" | trim | upper }}"
   destination = "levels/com.example.orders"
-  on_change = ["level-orders"]
+  check       = ["sh", "check-level.sh", "{{ .path }}"]
+  on_change   = ["level-orders"]
 }
 
 hook "level-orders" {
@@ -52,9 +55,10 @@ hook "level-orders" {
 }
 
 template "level-payments" {
-  contents    = "{{ keyOrDefault \"/myapp/production/logging/com.example.payments\" \"\" }}"
+  contents    = "{{ keyOrDefault \"/myapp/production/logging/com.example.payments\" \"\" | trim | upper }}"
   destination = "levels/com.example.payments"
-  on_change = ["level-payments"]
+  check       = ["sh", "check-level.sh", "{{ .path }}"]
+  on_change   = ["level-payments"]
 }
 
 hook "level-payments" {
