@@ -212,6 +212,18 @@ func TestLoglevelLogbackAgent(t *testing.T) {
 	expectLines(t, agent, "com.example.orders", "DEBUG", false)
 	expectLines(t, agent, "com.example.orders", "INFO", true)
 
+	// A level logback does not know (it would read it as DEBUG): the
+	// render fails and logback.xml stays as it was.
+	before, err := os.ReadFile(filepath.Join(java, "logback.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, c, "/myapp/production/logging/com.example.orders", "LOUD")
+	waitCount(t, agent, 30*time.Second, `level \"LOUD\" is not one of`, 1)
+	if after, _ := os.ReadFile(filepath.Join(java, "logback.xml")); string(after) != string(before) {
+		t.Errorf("logback.xml changed to\n%s", after)
+	}
+
 	if n := strings.Count(agent.Output(), "Main: logging every"); n != 1 {
 		t.Errorf("the program started %d times; logback must pick up levels without a restart", n)
 	}
