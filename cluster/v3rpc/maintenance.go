@@ -53,6 +53,7 @@ func (s *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*p
 	resp := &pb.StatusResponse{
 		Header:           &pb.ResponseHeader{},
 		Version:          version.Version,
+		StorageVersion:   storageVersion,
 		DbSize:           st.Size(),
 		DbSizeInUse:      st.SizeInUse(),
 		Leader:           s.b.Leader(),
@@ -136,9 +137,13 @@ func (s *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream pb.Maintenanc
 		}
 		sent += int64(n)
 		h.Write(buf[:n])
-		if err := stream.Send(&pb.SnapshotResponse{RemainingBytes: uint64(total - sent), Blob: buf[:n]}); err != nil {
+		if err := stream.Send(&pb.SnapshotResponse{RemainingBytes: uint64(total - sent), Blob: buf[:n], Version: storageVersion}); err != nil {
 			return err
 		}
 	}
-	return stream.Send(&pb.SnapshotResponse{Blob: h.Sum(nil)})
+	return stream.Send(&pb.SnapshotResponse{Blob: h.Sum(nil), Version: storageVersion})
 }
+
+// storageVersion is the backend schema tend keeps: etcd's bucket layout as
+// etcd 3.7 writes it, so Status and Snapshot report it as etcd does.
+const storageVersion = "3.7.0"
