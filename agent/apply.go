@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/tendkv/tend/agent/config"
@@ -50,11 +51,16 @@ func (l *loop) apply(ctx context.Context, rev int64, cands []*candidate, opts ap
 		}
 		written = append(written, c)
 	}
-	l.startProcesses(ctx)
+	startedNow := l.startProcesses(ctx)
 	if len(written) == 0 || !opts.hooks {
 		return errors.Join(errs...)
 	}
 	hooks := l.hooksFor(written)
+	if startedNow {
+		// The processes have just started and already read these files:
+		// restarting or signalling them now would only double their startup.
+		hooks = slices.DeleteFunc(hooks, func(h *config.Hook) bool { return h.Process != "" })
+	}
 	if len(hooks) == 0 && l.cfg.Health == nil {
 		return errors.Join(errs...)
 	}

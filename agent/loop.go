@@ -519,10 +519,10 @@ func (l *loop) ready() bool {
 }
 
 // startProcesses starts the configured processes once everything they may
-// read has been rendered.
-func (l *loop) startProcesses(ctx context.Context) {
+// read has been rendered. It reports whether it started them just now.
+func (l *loop) startProcesses(ctx context.Context) bool {
 	if l.started || !l.ready() || l.noHooks || l.once {
-		return
+		return false
 	}
 	l.started = true
 	for _, p := range l.cfg.Processes {
@@ -530,6 +530,7 @@ func (l *loop) startProcesses(ctx context.Context) {
 			l.log.Error("start process", "process", p.Name, "error", err)
 		}
 	}
+	return len(l.cfg.Processes) > 0
 }
 
 // updateProcesses restarts the processes whose environment changed.

@@ -12,6 +12,7 @@ import (
 
 // The child records its pid, its environment and every SIGHUP it gets.
 const childScript = `trap 'echo hup >> signals' HUP
+echo $$ >> starts
 echo $$ > pid.tmp && mv pid.tmp pid
 echo "$APP_MODE $LOG_LEVEL" > env.tmp && mv env.tmp env.out
 while :; do sleep 0.02; done`
@@ -150,6 +151,41 @@ template "t" {
 		}
 		if got := h.read("steady.pid"); got != steady {
 			t.Errorf("unchanged process restarted (pid %s → %s)", steady, got)
+		}
+	})
+}
+
+// The first apply starts the processes with their files already in place;
+// the restart and reload hooks of that apply must not hit them again.
+func TestFirstApplyDoesNotRestartNewProcess(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+process "app" {
+  command      = ["sh", "-c", "`+strings.ReplaceAll(strings.ReplaceAll(childScript, `"`, `\"`), "\n", `\n`)+`"]
+  dir          = "."
+  kill_timeout = "2s"
+}
+template "cfg" {
+  contents    = "{{ keyOrDefault \"/first/cfg\" \"a\" }}"
+  destination = "cfg"
+  on_change   = ["restart"]
+}
+hook "restart" {
+  restart { process = "app" }
+}
+`, nil)
+		h.waitFile("cfg", "a")
+		waitFor(t, "process started", 10*time.Second, func() bool { return h.pid() != 0 })
+		// A later change does restart it: once that is seen, the count of
+		// starts in the log tells whether the first apply restarted it too.
+		// (The log, not the child: a child killed at once may not have run a
+		// line of its script.)
+		h.put("/first/cfg", "b")
+		h.waitFile("cfg", "b")
+		starts := func() int { return strings.Count(h.logs.String(), "INFO started process") }
+		waitFor(t, "restart by the change", 10*time.Second, func() bool { return starts() >= 2 })
+		if n := starts(); n != 2 {
+			t.Fatalf("process started %d times, want 2: the first start and the change's restart\n%s", n, h.logs.String())
 		}
 	})
 }
