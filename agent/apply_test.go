@@ -139,16 +139,17 @@ template "burst" {
 }
 
 // A failing check leaves the old file untouched, and the next good value
-// goes through.
+// goes through. The check runs in the config file's folder, where its
+// relative paths resolve like every other path in the config.
 func TestFailingCheckKeepsOldFile(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s server) {
 		h := startAgent(t, s.URL(), s.URL(), `
 template "checked" {
   contents    = "value={{ keyOrDefault \"/chk/v\" \"good-0\" }}\n"
   destination = "checked.conf"
-  check       = ["sh", "-c", "grep -q good {{ .path }}"]
+  check       = ["sh", "check.sh", "{{ .path }}"]
 }
-`, nil)
+`, map[string]string{"check.sh": "grep -q good \"$1\"\n"})
 		h.waitFile("checked.conf", "value=good-0\n")
 		rev := h.put("/chk/v", "bad")
 		waitFor(t, "check failure", 10*time.Second, func() bool {
@@ -158,7 +159,7 @@ template "checked" {
 		if got := h.read("checked.conf"); got != "value=good-0\n" {
 			t.Fatalf("file changed to %q despite a failing check", got)
 		}
-		if st := h.status("checked"); !strings.Contains(st.Error, "grep -q good") || st.Revision >= rev {
+		if st := h.status("checked"); !strings.Contains(st.Error, "check.sh") || st.Revision >= rev {
 			t.Errorf("status = %+v, want the check command named and the old revision", st)
 		}
 		h.put("/chk/v", "good-1")

@@ -31,8 +31,9 @@ func TestSpringbootAgent(t *testing.T) {
 
 		agent := startAgent(t, dir, "agent.hcl", "APP_ENV=")
 		url := "http://127.0.0.1:" + strconv.Itoa(port) + "/loaded"
-		// The first render starts the app (and its hook restarts it once).
-		waitCount(t, agent, 30*time.Second, `msg="hook ran" hook=restart-app`, 1)
+		// The first render starts the app, which reads the fresh file: its
+		// restart hook does not run for that first apply.
+		waitCount(t, agent, 30*time.Second, `msg="started process"`, 1)
 		want := wantProps("production", port, "INFO")
 		var first loaded
 		exampletest.Eventually(t, 30*time.Second, "app serves the production tree", func() error {
@@ -71,6 +72,10 @@ func TestSpringbootAgent(t *testing.T) {
 			}
 			return nil
 		})
+		waitCount(t, agent, 30*time.Second, `msg="hook ran" hook=restart-app`, 1)
+		if n := strings.Count(agent.Output(), `msg="started process"`); n != 2 {
+			t.Errorf("app started %d times by now, want 2: once at the first render, once for the change", n)
+		}
 		bak, err := os.ReadFile(filepath.Join(dir, "application.yml.bak"))
 		if err != nil || !strings.Contains(string(bak), "db.production.example.com") {
 			t.Errorf("backup = true: application.yml.bak holds %q (%v), want the previous file", bak, err)

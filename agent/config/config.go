@@ -73,13 +73,16 @@ type Template struct {
 	Destination string `json:"destination"`
 	// Perms is the mode of the written file; zero keeps the mode of the
 	// file it replaces, or 0644 for a new file.
-	Perms        os.FileMode   `json:"perms"`
-	Owner        string        `json:"owner,omitempty"`
-	Group        string        `json:"group,omitempty"`
-	UID          int           `json:"-"` // -1: leave as is
-	GID          int           `json:"-"` // -1: leave as is
-	Backup       bool          `json:"backup"`
-	Check        []string      `json:"check,omitempty"`
+	Perms  os.FileMode `json:"perms"`
+	Owner  string      `json:"owner,omitempty"`
+	Group  string      `json:"group,omitempty"`
+	UID    int         `json:"-"` // -1: leave as is
+	GID    int         `json:"-"` // -1: leave as is
+	Backup bool        `json:"backup"`
+	Check  []string    `json:"check,omitempty"`
+	// CheckDir is where Check runs: the folder of the file that defines the
+	// template, against which every other relative path resolves too.
+	CheckDir     string        `json:"-"`
 	CheckTimeout time.Duration `json:"check_timeout,omitempty"`
 	OnChange     []string      `json:"on_change,omitempty"`
 	// Options are what the template text is parsed with.

@@ -475,6 +475,7 @@ func (v *validator) template(rt *rawTemplate, cfg *Config) *Template {
 		GID:          -1,
 		Backup:       rt.Backup != nil && *rt.Backup,
 		Check:        rt.Check,
+		CheckDir:     relative(rt.DefRange, "."),
 		CheckTimeout: v.duration(rt.CheckTimeout, rt.CheckTimeoutRange, "template "+strconv.Quote(rt.Name)+" check_timeout", DefaultCheckTimeout),
 		OnChange:     rt.OnChange,
 		Wait:         cfg.Wait,

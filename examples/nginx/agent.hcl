@@ -1,7 +1,8 @@
 # tend agent for the nginx example: render nginx's upstream from the hosts
 # registered under /services/web/, check it with `nginx -t`, and reload
-# nginx. Paths are relative to this file; the check runs in the agent's
-# working folder, so start the agent from this folder (see README.md):
+# nginx. Paths, and the folder the check runs in, are relative to this file;
+# hooks run where the agent was started, so start it from this folder
+# (see README.md):
 #
 #   bin/tend agent --config agent.hcl
 

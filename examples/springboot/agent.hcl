@@ -6,9 +6,8 @@
 #   /myapp/production/config/app/hosts/0           a.example.com
 #
 # APP_ENV (dev, qa, staging, production; default production) picks the
-# prefix. Paths in this file are relative to this file; the check command
-# runs in the agent's working folder, so start the agent from this folder
-# (see README.md):
+# prefix. Paths in this file, and the folder the check command runs in, are
+# relative to this file (see README.md):
 #
 #   bin/tend agent --config agent.hcl
 

@@ -14,7 +14,7 @@ template "application-yml" {
   perms       = "0640"
   # Until the key exists, keep waiting rather than write an empty file.
   error_on_missing_key = true
-  check       = ["./bin/app", "--check", "--config", "{{ .path }}"]
+  check       = ["../bin/app", "--check", "--config", "{{ .path }}"]
   on_change   = ["restart-app"]
 }
 
