@@ -53,9 +53,6 @@ type Config struct {
 	SnapshotCount uint64
 
 	Logger *slog.Logger
-
-	// durableAge overrides defaultDurableAge (tests).
-	durableAge time.Duration
 }
 
 // NewConfig returns a Config with every default filled in.
@@ -113,9 +110,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-	if c.durableAge == 0 {
-		c.durableAge = defaultDurableAge
 	}
 }
 

@@ -79,7 +79,6 @@ type Member struct {
 	// Owned by the Ready loop.
 	confState *raftpb.ConfState
 	snapIndex uint64
-	samples   []appliedSample
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -261,46 +261,19 @@ func txnPuts(t *pb.TxnRequest) bool {
 	return false
 }
 
-// defaultDurableAge is how old a sample of the store's AppliedIndex must be before
-// a snapshot may cover it. The store commits its batch every BatchInterval
-// (100ms), so an index applied that long ago is in its file; a snapshot
-// must never cover entries the store could still lose in a crash, since
-// the WAL drops them.
-const defaultDurableAge = 2 * time.Second
-
-// appliedSample is the store's AppliedIndex at a time.
-type appliedSample struct {
-	at  time.Time
-	idx uint64
-}
-
-// durableIndex samples the store's AppliedIndex and returns the newest
-// sample at least Config.durableAge old (0 if none is).
-func (m *Member) durableIndex(now time.Time) uint64 {
-	if n := len(m.samples); n == 0 || now.Sub(m.samples[n-1].at) >= 100*time.Millisecond {
-		m.samples = append(m.samples, appliedSample{now, m.store.AppliedIndex()})
-	}
-	// Keep only the newest sample older than that, and those after.
-	for len(m.samples) > 1 && now.Sub(m.samples[1].at) >= m.cfg.durableAge {
-		m.samples = m.samples[1:]
-	}
-	if now.Sub(m.samples[0].at) >= m.cfg.durableAge {
-		return m.samples[0].idx
-	}
-	return 0
-}
-
 // maybeSnapshot writes a Raft snapshot once SnapshotCount entries were
 // applied since the last, then lets the WAL and Raft's memory drop what it
-// covers. The snapshot index never passes what the store holds durably
-// (see durableIndex): everything at or below it may leave the log.
+// covers. The snapshot index never passes the store's DurableIndex, what its
+// file holds after its last batch commit: a crash loses applied requests
+// above it, and only the log can replay them, so those entries must stay.
+// (The store commits its batch within its BatchInterval, so the snapshot
+// follows a moment later, without an fsync in the Ready loop.)
 func (m *Member) maybeSnapshot() error {
 	applied := m.AppliedIndex()
-	durable := m.durableIndex(time.Now())
 	if applied-m.snapIndex < m.cfg.SnapshotCount {
 		return nil
 	}
-	idx := min(applied, durable)
+	idx := min(applied, m.store.DurableIndex())
 	if idx <= m.snapIndex {
 		return nil
 	}

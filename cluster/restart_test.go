@@ -28,7 +28,6 @@ func TestRestart(t *testing.T) {
 			dir := t.TempDir()
 			cfg := testConfig(t, dir)
 			cfg.SnapshotCount = tc.snapshotCount
-			cfg.durableAge = 300 * time.Millisecond
 			m := start(t, cfg)
 			cli := client(t, m)
 			c := ctx(t)
