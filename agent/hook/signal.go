@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tendkv/tend/internal/typo"
 )
 
 // SignalTarget says which process a signal hook signals, and with what.
@@ -156,7 +158,7 @@ func ParseSignal(s string) (syscall.Signal, error) {
 	}
 	best, bestDist := "", -1
 	for _, e := range signals {
-		if d := editDistance(upper, e.name); bestDist < 0 || d < bestDist {
+		if d := typo.Distance(upper, e.name); bestDist < 0 || d < bestDist {
 			best, bestDist = e.name, d
 		}
 	}
@@ -171,33 +173,6 @@ func signalName(sig syscall.Signal) string {
 		}
 	}
 	return "signal " + strconv.Itoa(int(sig))
-}
-
-// editDistance counts the insertions, deletions, substitutions and swaps of
-// adjacent letters that turn a into b (optimal string alignment distance),
-// so the typo "TREM" is one step from "TERM".
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // clip returns s cut to at most n bytes, marking the cut.

@@ -1,8 +1,13 @@
 package testenv
 
 import (
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -34,4 +39,31 @@ func Missing(t testing.TB, format string, args ...any) {
 		t.Fatalf(format+" ("+RequireEnv+"=require)", args...)
 	}
 	t.Skipf(format, args...)
+}
+
+// CheckImports fails t for each import of the non-test Go files in dir that
+// allowed rejects: a package's test keeps it from depending on what it must
+// not (a leaf stays a leaf).
+func CheckImports(t testing.TB, dir string, allowed func(importPath string) bool) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if !allowed(path) {
+				t.Errorf("%s imports %s, which this package must not depend on", fset.Position(imp.Pos()), path)
+			}
+		}
+	}
 }
