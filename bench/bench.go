@@ -160,7 +160,7 @@ func run(ctx context.Context, op string, c Config, do func(ctx context.Context, 
 	var (
 		next     atomic.Int64
 		mu       sync.Mutex
-		lat      = make([]time.Duration, 0, c.Total)
+		lat      = make([]time.Duration, 0, min(c.Total, 1<<20)) // Total may be huge with a deadline
 		errs     int
 		firstErr error
 		wg       sync.WaitGroup
