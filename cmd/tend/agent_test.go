@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,7 +140,7 @@ func TestAgentCommand(t *testing.T) {
 	for name, ep := range agentEndpoints() {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			prefix := "/agentcmd/" + name + "/"
+			prefix := fmt.Sprintf("/agentcmd/%s/%d/", name, time.Now().UnixNano()) // fresh keys for each run (-count)
 			conf := func(extra string) {
 				t.Helper()
 				text := "store {\n  endpoints = [\"" + ep + "\"]\n}\n" +
