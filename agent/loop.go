@@ -577,7 +577,11 @@ func (l *loop) swap(ctx context.Context, cfg *config.Config) {
 		}
 	}
 	for name := range before {
-		l.log.Warn("process removed from the configuration keeps running until the agent stops", "process", name)
+		if err := l.a.procs.Stop(ctx, name); err != nil {
+			l.log.Error("stop process removed from the configuration", "process", name, "error", err)
+			continue
+		}
+		l.log.Info("stopped process removed from the configuration", "process", name)
 	}
 }
 

@@ -119,20 +119,25 @@ process "solo" {
 }
 
 // A reload that changes a process's definition restarts it with the new
-// one; an unchanged process keeps running.
+// one; an unchanged process keeps running; a process no longer in the
+// configuration is stopped.
 func TestReloadRestartsChangedProcess(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s server) {
 		conf := func(mode string) string {
+			steady := `
+process "steady" {
+  command = ["sh", "-c", "echo $$ > steady.tmp && mv steady.tmp steady.pid; while :; do sleep 0.05; done"]
+  dir     = "."
+}`
+			if mode == "three" {
+				steady = ""
+			}
 			return `
 process "p" {
   command = ["sh", "-c", "echo $$ > pid; echo $MODE > mode; while :; do sleep 0.05; done"]
   dir     = "."
   env     = { MODE = "` + mode + `" }
-}
-process "steady" {
-  command = ["sh", "-c", "echo $$ > steady.tmp && mv steady.tmp steady.pid; while :; do sleep 0.05; done"]
-  dir     = "."
-}
+}` + steady + `
 template "t" {
   contents    = "t"
   destination = "t"
@@ -152,6 +157,14 @@ template "t" {
 		if got := h.read("steady.pid"); got != steady {
 			t.Errorf("unchanged process restarted (pid %s → %s)", steady, got)
 		}
+
+		h.agent.Reload(loadConfig(t, h.dir, s.URL(), conf("three"), nil))
+		h.waitFile("mode", "three\n")
+		steadyPid, err := strconv.Atoi(strings.TrimSpace(steady))
+		if err != nil {
+			t.Fatalf("steady.pid = %q", steady)
+		}
+		waitFor(t, "removed process stopped", 10*time.Second, func() bool { return !alive(steadyPid) })
 	})
 }
 
