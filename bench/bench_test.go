@@ -64,6 +64,17 @@ func TestPutRangeWatchAgainstEtcd(t *testing.T) {
 	}
 	checkReport(t, r, "watch", 120)
 
+	// Agent: every put reaches the file (each wait checks the content), and
+	// the bench key is deleted afterwards.
+	ar, err := Agent(ctx, Config{Endpoints: []string{ep}, Total: 30, KeySize: 8, ValSize: 64, KeySpace: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, ar, "agent", 30)
+	if left, err := cli.Get(ctx, "/tend-bench/agent/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || left.Count != 0 {
+		t.Errorf("bench agent left %v keys behind (%v)", left, err)
+	}
+
 	var buf bytes.Buffer
 	r.Print(&buf)
 	if !strings.Contains(buf.String(), "req/s") || !strings.Contains(buf.String(), "watch") {
