@@ -110,7 +110,7 @@ func openBackend(path string, noSync bool) (*backend, error) {
 	}
 	db.NoSync = noSync
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{keyBucket, metaBucket, leaseBucket, alarmBucket} {
+		for _, name := range [][]byte{keyBucket, metaBucket, leaseBucket, alarmBucket, authBucket, authUsersBucket, authRolesBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

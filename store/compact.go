@@ -1,15 +1,13 @@
 package store
 
 import (
-	"fmt"
 	"hash/crc32"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
-// applyCompaction removes history before rev from the index and the backend
-// at once, so the compaction is always physical: when the response exists,
-// the old revisions are gone.
+// applyCompaction removes history before rev from the index and schedules
+// its removal from the backend (compactor.go).
 func (s *Store) applyCompaction(r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
 	if r.Revision <= s.compactRev {
 		return nil, ErrCompacted
@@ -18,31 +16,12 @@ func (s *Store) applyCompaction(r *pb.CompactionRequest) (*pb.CompactionResponse
 		return nil, ErrFutureRev
 	}
 	keep := s.idx.compact(r.Revision)
-	var drop [][]byte
-	c := s.be.keyB.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		rv, _ := parseRevKey(k)
-		if rv.main > r.Revision {
-			break
-		}
-		if _, ok := keep[rv]; !ok {
-			drop = append(drop, k)
-		}
-	}
-	for _, k := range drop {
-		if err := s.be.keyB.Delete(k); err != nil {
-			return nil, fmt.Errorf("compact revision %d: %w", r.Revision, err)
-		}
-	}
-	mark := revKey(revision{main: r.Revision}, false)
-	if err := s.be.putMeta(metaScheduledCompact, mark); err != nil {
-		return nil, err
-	}
-	if err := s.be.putMeta(metaFinishedCompact, mark); err != nil {
+	if err := s.be.putMeta(metaScheduledCompact, revKey(revision{main: r.Revision}, false)); err != nil {
 		return nil, err
 	}
 	s.compactRev = r.Revision
 	s.compactA.Store(r.Revision)
+	s.schedulePhysical(r.Revision, keep)
 	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.rev}}, nil
 }
 
@@ -51,7 +30,7 @@ func (s *Store) applyCompaction(r *pb.CompactionRequest) (*pb.CompactionResponse
 // compaction (plus the kept ones at or before it), up to rev. compactRev is
 // -1 before the first compaction, as etcd reports it.
 func (s *Store) HashKV(rev int64) (hash uint32, hashRev, compactRev int64, err error) {
-	s.mu.Lock()
+	s.lockCompacted()
 	defer s.mu.Unlock()
 	if s.closed {
 		return 0, 0, 0, ErrClosed

@@ -33,8 +33,14 @@
 //     uncommitted writes.
 //   - lease.go, alarm.go: leases and alarms, persisted; lease expiry is
 //     leader bookkeeping in memory.
+//   - auth.go, authperm.go: users, roles and permissions in etcd's auth
+//     buckets, the Auth service's requests, and the checks every applied
+//     request passes when auth is on (the sender is in its header), so all
+//     members decide alike; permission ranges merged per user. Tokens are
+//     not state: a TokenIssuer set by the API layer hands them out.
 //   - watch.go: synced and unsynced watchers; a slow reader is caught up from
 //     the backend instead of blocking Apply.
-//   - compact.go, snapshot.go: compaction (always physical), HashKV,
-//     Snapshot, Restore, Defragment.
+//   - compact.go, compactor.go, snapshot.go: compaction (logical in Apply,
+//     the old revisions deleted from the backend beside it in batches, as
+//     etcd does), HashKV, Snapshot, Restore, Defragment.
 package store

@@ -277,3 +277,16 @@ func (x *index) keep(atRev int64) map[revision]struct{} {
 	})
 	return available
 }
+
+// liveKeys counts the keys that are not deleted.
+func (x *index) liveKeys() int {
+	n := 0
+	for _, blk := range x.blocks {
+		for _, ki := range blk {
+			if ki.live() {
+				n++
+			}
+		}
+	}
+	return n
+}

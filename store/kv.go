@@ -101,6 +101,7 @@ func hasRevisionFilters(r *pb.RangeRequest) bool {
 // executeRange answers a RangeRequest at curRev the way etcd's executeRange
 // does: filters and sorting read the whole range, then the limit cuts.
 func (s *Store) executeRange(r *pb.RangeRequest, curRev int64, rd kvReader) (*pb.RangeResponse, error) {
+	s.counts.ranges.Add(1)
 	if r == nil {
 		r = &pb.RangeRequest{}
 	}
@@ -214,6 +215,8 @@ func (t *writeTxn) rev() int64 {
 
 func (t *writeTxn) put(key, value []byte, lease int64) {
 	s := t.s
+	s.counts.puts.Add(1)
+	s.counts.putBytes.Add(uint64(len(key) + len(value)))
 	rev := t.beginRev + 1
 	created, ver := rev, int64(0)
 	var oldLease int64
@@ -336,6 +339,7 @@ func (t *writeTxn) applyPut(p *pb.PutRequest) (*pb.PutResponse, error) {
 }
 
 func (t *writeTxn) applyDeleteRange(dr *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	t.s.counts.deletes.Add(1)
 	if dr == nil {
 		dr = &pb.DeleteRangeRequest{}
 	}

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,19 +12,21 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tendkv/tend/internal/etcdtest"
 )
 
 // TestScenariosAgainstEtcd runs the scenarios' requests against a real,
 // embedded etcd and checks that it answers each exactly as the store does
 // (responses with their header revision, errors, hashes). Scenarios that
-// crash the store are left out: their replays would apply twice to etcd.
+// crash the store are left out: their replays would apply twice to etcd; so
+// are those that send requests as users (a header naming one), which a
+// client cannot do without tokens (cluster/compat compares auth with etcd).
 func TestScenariosAgainstEtcd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an etcd server")
@@ -34,7 +34,7 @@ func TestScenariosAgainstEtcd(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.txt")
 	for _, f := range files {
 		data, _ := os.ReadFile(f)
-		if strings.Contains(string(data), "\ncrash\n") {
+		if strings.Contains(string(data), "\ncrash\n") || strings.Contains(string(data), "header: {username:") {
 			continue
 		}
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
@@ -162,38 +162,12 @@ func clearHeader(h *pb.ResponseHeader) {
 	}
 }
 
-func freeURL(t *testing.T) url.URL {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return url.URL{Scheme: "http", Host: l.Addr().String()}
-}
-
 // startEtcd starts a one-member etcd on loopback and returns a gRPC
 // connection to it; both end with the test.
 func startEtcd(t *testing.T) *grpc.ClientConn {
 	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	curl, purl := freeURL(t), freeURL(t)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(20 * time.Second):
-		t.Fatal("etcd did not become ready in 20s")
-	}
-	conn, err := grpc.NewClient(curl.Host, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	e := etcdtest.StartT(t, etcdtest.Config{Dir: t.TempDir(), Name: "default"})
+	conn, err := grpc.NewClient(etcdtest.ClientAddr(e), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,10 @@ package store
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +30,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	leases                                          Store.Leases
 //	alarms                                          Store.Alarms
 //	hash <rev>                                      Store.HashKV
+//	auth                                            Store.Auth: users, roles
 //
 // Run with -rewrite to regenerate the expected output, then read the diff.
 
@@ -203,6 +206,8 @@ func (r *scenarioRunner) run(cmd string) string {
 			b.WriteString(text(a) + "\n")
 		}
 		return strings.TrimSpace(b.String())
+	case "auth":
+		return authText(s.Auth())
 	case "hash":
 		rev, _ := strconv.ParseInt(arg, 10, 64)
 		h, hr, cr, err := s.HashKV(rev)
@@ -261,4 +266,22 @@ func TestScenarios(t *testing.T) {
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) { runScenario(t, f) })
 	}
+}
+
+// authText prints the auth state: enabled, revision, users with their roles
+// (not their hashes), roles with their permissions.
+func authText(v AuthView) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "enabled=%v revision=%d", v.st.enabled, v.st.rev)
+	for _, name := range slices.Sorted(maps.Keys(v.st.users)) {
+		u := v.st.users[name]
+		fmt.Fprintf(&b, "\nuser %s roles=%q no-password=%v", name, u.Roles, u.GetOptions().GetNoPassword())
+	}
+	for _, name := range slices.Sorted(maps.Keys(v.st.roles)) {
+		fmt.Fprintf(&b, "\nrole %s", name)
+		for _, p := range v.st.roles[name].KeyPermission {
+			fmt.Fprintf(&b, " %s[%q,%q)", p.PermType, p.Key, p.RangeEnd)
+		}
+	}
+	return b.String()
 }

@@ -137,9 +137,15 @@ func (s *Store) Defragment() error {
 	s.be.tx = nil
 	tmp := s.path + ".defrag"
 	os.Remove(tmp)
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	// No fsync per batch: the copy is fsynced once, before it replaces
+	// the file; a crash before that leaves the old file in place.
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{NoSync: true, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+		InitialMmapSize: defragMmapSize(s.path)})
 	if err == nil {
-		err = bolt.Compact(dst, s.be.db, 64<<20)
+		err = copyDB(dst, s.be.db)
+		if err == nil {
+			err = dst.Sync()
+		}
 		if cerr := dst.Close(); err == nil {
 			err = cerr
 		}
@@ -182,4 +188,72 @@ func writeFile(path string, r io.Reader) error {
 		return fmt.Errorf("restore snapshot: sync %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// defragBatch is how many keys one write transaction of a defragment copies,
+// as etcd's defragLimit.
+const defragBatch = 10000
+
+// copyDB copies every bucket of src into the empty dst, keys in order, in
+// transactions of defragBatch keys, pages filled to 90% (etcd's choice:
+// appends fill pages, the slack leaves room for later updates).
+func copyDB(dst, src *bolt.DB) error {
+	return src.View(func(stx *bolt.Tx) error {
+		tx, err := dst.Begin(true)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if tx != nil {
+				tx.Rollback()
+			}
+		}()
+		n := 0
+		err = stx.ForEach(func(name []byte, sb *bolt.Bucket) error {
+			db, err := tx.CreateBucket(name)
+			if err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+			db.FillPercent = 0.9
+			if err := db.SetSequence(sb.Sequence()); err != nil {
+				return err
+			}
+			c := sb.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if v == nil {
+					return fmt.Errorf("bucket %s: nested bucket %q: not expected in a store file", name, k)
+				}
+				if err := db.Put(k, v); err != nil {
+					return fmt.Errorf("bucket %s: put: %w", name, err)
+				}
+				if n++; n%defragBatch == 0 {
+					if err := tx.Commit(); err != nil {
+						return err
+					}
+					if tx, err = dst.Begin(true); err != nil {
+						return err
+					}
+					db = tx.Bucket(name)
+					db.FillPercent = 0.9
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Commit()
+		tx = nil
+		return err
+	})
+}
+
+// defragMmapSize maps the copy as large as the file it replaces (it is
+// smaller) from the start, so that it is never remapped while it grows.
+func defragMmapSize(path string) int {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return int(min(fi.Size(), 8<<30))
 }

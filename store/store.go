@@ -46,7 +46,13 @@ func requestErr(err error) bool {
 			return true
 		}
 	}
-	return false
+	for _, e := range authErrors {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var te tokenError
+	return errors.As(err, &te)
 }
 
 // Options configure a Store.
@@ -66,6 +72,11 @@ type Options struct {
 	// ProgressInterval is how often watches that asked for progress notify
 	// get an empty response carrying the revision (0: 10 minutes, as etcd).
 	ProgressInterval time.Duration
+
+	// ObserveCommit, when set, is told how long each commit of a batch to
+	// bbolt took, fsync included (etcd_disk_backend_commit_duration_seconds).
+	// It must not block.
+	ObserveCommit func(time.Duration)
 
 	// noSync skips fsync (tests that reopen stores by the thousand).
 	noSync bool
@@ -88,9 +99,15 @@ type Store struct {
 	leases     map[int64]*leaseState
 	keyLease   map[string]int64
 	alarms     map[alarmKey]*pb.AlarmMember
+	// tokens issues tokens for applied Authenticate requests.
+	tokens TokenIssuer
 	// fatal is the backend failure after which the store refuses work.
 	fatal  error
 	closed bool
+
+	// auth is the auth state (users, roles, permissions), replaced whole
+	// on each change under mu and read without locks.
+	auth atomic.Pointer[authState]
 
 	// Mirrors of rev, compactRev and the applied index for lock-free reads.
 	revA     atomic.Int64
@@ -104,6 +121,15 @@ type Store struct {
 	primary bool
 
 	hub *watchHub
+
+	// The compactor's work (compactor.go). Guarded by mu: compactJob, the
+	// unfinished physical half of the newest compaction, and compactDone,
+	// closed when none is left. compactKick wakes the compactor.
+	compactJob  *compactJob
+	compactDone chan struct{}
+	compactKick chan struct{}
+	// counts are the operations counted for Stats.
+	counts counters
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -131,12 +157,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{opts: opts, lg: opts.Logger, path: path, be: be, hub: newWatchHub(), stop: make(chan struct{})}
+	s := &Store{opts: opts, lg: opts.Logger, path: path, be: be, hub: newWatchHub(), stop: make(chan struct{}), compactKick: make(chan struct{}, 1)}
 	if err := s.load(); err != nil {
 		be.close(-1)
 		return nil, fmt.Errorf("load store %s: %w", path, err)
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); s.runCompactor() }()
 	go func() { defer s.wg.Done(); s.runCommitter() }()
 	go func() { defer s.wg.Done(); s.runWatchSync() }()
 	return s, nil
@@ -155,6 +182,13 @@ func (s *Store) load() error {
 	if v := meta.Get(metaFinishedCompact); len(v) >= revBytesLen {
 		r, _ := parseRevKey(v)
 		s.compactRev = r.main
+	}
+	// A compaction scheduled and not finished: its revision counts, and
+	// the compactor finishes it.
+	scheduled := int64(-1)
+	if v := meta.Get(metaScheduledCompact); len(v) >= revBytesLen {
+		r, _ := parseRevKey(v)
+		scheduled = r.main
 	}
 	s.idx = &index{}
 	s.keyLease = make(map[string]int64)
@@ -184,6 +218,14 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("rebuild index: %w", err)
 	}
+	if s.compactJob != nil {
+		close(s.compactDone) // the restored file replaces that work
+	}
+	s.compactJob, s.compactDone = nil, nil
+	if scheduled > s.compactRev {
+		s.compactRev = scheduled
+		s.schedulePhysical(scheduled, s.idx.compact(scheduled))
+	}
 	s.setRev(max(rev, s.compactRev))
 	s.compactA.Store(s.compactRev)
 	s.applied.Store(applied)
@@ -198,7 +240,10 @@ func (s *Store) load() error {
 			s.attach(id, ki.key)
 		}
 	}
-	return s.loadAlarms()
+	if err := s.loadAlarms(); err != nil {
+		return err
+	}
+	return s.loadAuth()
 }
 
 func (s *Store) setRev(rev int64) {
@@ -226,6 +271,7 @@ func (s *Store) runCommitter() {
 }
 
 func (s *Store) commitLocked() error {
+	defer s.observeCommit(time.Now())
 	if err := s.be.commit(s.rev); err != nil {
 		s.fatal = err
 		s.lg.Error("store backend failed", "err", err)
@@ -276,8 +322,9 @@ func (s *Store) Close() error {
 // Result is the outcome of one applied request. Resp is the response message
 // (*pb.PutResponse, *pb.RangeResponse, *pb.DeleteRangeResponse,
 // *pb.TxnResponse, *pb.CompactionResponse, *pb.LeaseGrantResponse,
-// *pb.LeaseRevokeResponse, *pb.AlarmResponse) with Header.Revision set; Err is
-// a request-level error (ErrCompacted, ErrLeaseNotFound, ...). A skipped
+// *pb.LeaseRevokeResponse, *pb.AlarmResponse, the Auth service's responses)
+// with Header.Revision set; Err is a request-level error (ErrCompacted,
+// ErrLeaseNotFound, ErrPermissionDenied, ...). A skipped
 // (replayed) request gives an empty Result.
 type Result struct {
 	Resp proto.Message
@@ -323,9 +370,15 @@ func (s *Store) applyRequest(index uint64, r *pb.InternalRaftRequest) (Result, e
 		resp proto.Message
 		err  error
 	)
+	if r != nil {
+		err = s.authorize(AuthInfoOf(r.Header), r)
+	}
 	switch {
+	case err != nil:
 	case r == nil:
 		err = ErrUnknownRequest
+	case isAuthRequest(r):
+		resp, err = s.applyAuth(index, AuthInfoOf(r.Header), r)
 	case r.Range != nil:
 		resp, err = s.executeRange(r.Range, s.rev, txReader{s.be})
 	case r.Put != nil:

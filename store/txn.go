@@ -16,6 +16,7 @@ func (s *Store) applyTxn(rt *pb.TxnRequest) (*pb.TxnResponse, error) {
 	if _, err := s.checkTxn(rt, path); err != nil {
 		return nil, err
 	}
+	s.counts.txns.Add(1)
 	t := s.beginWrite()
 	resp, _ := newTxnResp(rt, path)
 	if _, err := t.executeTxn(rt, path, resp); err != nil {

@@ -380,7 +380,9 @@ func (s *Store) syncWatchers() (remaining, moved bool) {
 		to = revs[len(revs)-1].rev
 	}
 	for w := range h.unsynced {
-		if w.minRev < s.compactRev || w.minRev > to || w.ws.full() {
+		// A watcher behind from was full when from was chosen, so the
+		// scan does not cover it; it may have made room since. Next round.
+		if w.minRev < from || w.minRev < s.compactRev || w.minRev > to || w.ws.full() {
 			continue
 		}
 		var evs []*mvccpb.Event

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+// keyEntries counts the revisions in the key bucket.
+func keyEntries(s *Store) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	c := s.be.keyB.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+func waitCompaction(t *testing.T, s *Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.WaitCompaction(ctx); err != nil {
+		t.Fatalf("wait for the physical compaction: %v", err)
+	}
+}
+
+// history writes rounds revisions of each of keys keys.
+func history(a *applier, keys, rounds int) {
+	for r := range rounds {
+		for k := range keys {
+			a.put(fmt.Sprintf("/h/%04d", k), fmt.Sprint(r))
+		}
+	}
+}
+
+// TestCompactionIsBackground: applying a compaction of many revisions
+// returns before they are deleted, writes go on meanwhile, reads below the
+// revision fail at once, and the deletion finishes in the background,
+// leaving exactly the kept revisions.
+func TestCompactionIsBackground(t *testing.T) {
+	s := testStore(t, Options{})
+	a := &applier{t: t, s: s}
+	history(a, 500, 10) // 5,000 revisions, more than a few batches
+	rev := s.Rev()
+	a.apply(&pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: rev}})
+	s.mu.RLock()
+	pending := s.compactJob != nil
+	s.mu.RUnlock()
+	if !pending {
+		t.Fatal("the compaction's deletions were done inside Apply")
+	}
+	a.put("/during", "x") // not held up
+	if _, err := s.Range(&pb.RangeRequest{Key: []byte("/h/0001"), Revision: rev - 1}); !errors.Is(err, ErrCompacted) {
+		t.Errorf("read below the compaction while it runs: %v, want %v", err, ErrCompacted)
+	}
+	waitCompaction(t, s)
+	if n := keyEntries(s); n != 501 {
+		t.Errorf("%d revisions on disk after the compaction, want 501 (the newest of each key, and /during)", n)
+	}
+	resp, err := s.Range(&pb.RangeRequest{Key: []byte("/h/0499")})
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "9" {
+		t.Errorf("newest revision after the compaction: %v %v", resp, err)
+	}
+}
+
+// TestCompactionResumesOnOpen: a store closed before the physical half
+// finished finishes it when opened again, and counts the compaction
+// revision from the start.
+func TestCompactionResumesOnOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{t: t, s: s}
+	history(a, 500, 10)
+	rev := s.Rev()
+	a.apply(&pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: rev}})
+	if err := s.Close(); err != nil { // commits the batch: scheduled, not finished
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.CompactRev(); got != rev {
+		t.Errorf("compaction revision after reopening: %d, want %d", got, rev)
+	}
+	if _, err := s.Range(&pb.RangeRequest{Key: []byte("/h/0001"), Revision: rev - 1}); !errors.Is(err, ErrCompacted) {
+		t.Errorf("read below the compaction after reopening: %v, want %v", err, ErrCompacted)
+	}
+	waitCompaction(t, s)
+	if n := keyEntries(s); n != 500 {
+		t.Errorf("%d revisions on disk once the resumed compaction finished, want 500", n)
+	}
+}
+
+// TestHashWaitsForCompaction: two stores with the same history, one whose
+// compaction finished and one whose compaction just began, hash alike.
+func TestHashWaitsForCompaction(t *testing.T) {
+	var stores [2]*Store
+	for i := range stores {
+		stores[i] = testStore(t, Options{})
+		a := &applier{t: t, s: stores[i]}
+		history(a, 300, 5)
+		a.apply(&pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: stores[i].Rev() - 100}})
+	}
+	waitCompaction(t, stores[0])
+	h0, _, err0 := stores[0].Hash()
+	h1, _, err1 := stores[1].Hash()
+	kv0, _, _, _ := stores[0].HashKV(0)
+	kv1, _, _, _ := stores[1].HashKV(0)
+	if err0 != nil || err1 != nil || h0 != h1 || kv0 != kv1 {
+		t.Errorf("Hash %d/%d (%v, %v), HashKV %d/%d: want equal", h0, h1, err0, err1, kv0, kv1)
+	}
+}
