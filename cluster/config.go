@@ -7,6 +7,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	raftpb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/tendkv/tend/cluster/transport"
 )
 
 // Defaults, as etcd's.
@@ -21,6 +25,7 @@ const (
 	DefaultHeartbeatInterval   = 100 * time.Millisecond
 	DefaultElectionTimeout     = 1000 * time.Millisecond
 	DefaultSnapshotCount       = 10000
+	DefaultSnapshotCatchUp     = 5000
 
 	ClusterStateNew      = "new"
 	ClusterStateExisting = "existing"
@@ -51,8 +56,46 @@ type Config struct {
 	// SnapshotCount is how many applied entries trigger a snapshot and WAL
 	// compaction.
 	SnapshotCount uint64
+	// SnapshotCatchUpEntries is how many entries stay in Raft's memory
+	// behind a snapshot, so a slightly slow follower catches up from the
+	// log instead of a snapshot.
+	SnapshotCatchUpEntries uint64
+	// DisablePreVote turns Raft's pre-vote off (etcd's --pre-vote=false):
+	// a member cut off from the others then raises its term at every
+	// election timeout and, once back, forces an election. For showing
+	// what pre-vote prevents; keep it on in production.
+	DisablePreVote bool
+
+	// AuthToken is --auth-token: "simple", or "jwt,sign-method=ALG,
+	// priv-key=FILE,pub-key=FILE,ttl=DUR". AuthTokenTTL is
+	// --auth-token-ttl (simple tokens), BcryptCost --bcrypt-cost. Zero
+	// values take etcd's defaults.
+	AuthToken    string
+	AuthTokenTTL time.Duration
+	BcryptCost   int
+
+	// ClientTLS is TLS for the https:// client URLs (--cert-file,
+	// --key-file, --trusted-ca-file, --client-cert-auth, --auto-tls);
+	// PeerTLS for the https:// peer URLs (the same flags with "peer-").
+	ClientTLS TLSFiles
+	PeerTLS   TLSFiles
 
 	Logger *slog.Logger
+
+	// Metrics is etcd's --metrics: MetricsBasic (the default) or
+	// MetricsExtensive, which adds gRPC handling-time histograms.
+	Metrics string
+	// ListenMetricsURLs are extra listeners (etcd's --listen-metrics-urls)
+	// that serve /metrics and the health endpoints only, over http:// or
+	// https:// (with the client certificate).
+	ListenMetricsURLs []string
+
+	// Faults, when set, injects faults into what this member sends to its
+	// peers (tests and the playground share one between members).
+	Faults *transport.Faults
+	// ObserveMessage, when set, sees every Raft message this member sends;
+	// it must not block.
+	ObserveMessage func(m *raftpb.Message)
 }
 
 // NewConfig returns a Config with every default filled in.
@@ -93,6 +136,9 @@ func (c *Config) setDefaults() {
 	if c.MaxRequestBytes == 0 {
 		c.MaxRequestBytes = DefaultMaxRequestBytes
 	}
+	if c.Metrics == "" {
+		c.Metrics = MetricsBasic
+	}
 	if c.MaxTxnOps == 0 {
 		c.MaxTxnOps = DefaultMaxTxnOps
 	}
@@ -107,6 +153,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotCount == 0 {
 		c.SnapshotCount = DefaultSnapshotCount
+	}
+	if c.SnapshotCatchUpEntries == 0 {
+		c.SnapshotCatchUpEntries = DefaultSnapshotCatchUp
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -124,12 +173,16 @@ func (c *Config) validate() error {
 		{"advertise-client-urls", c.AdvertiseClientURLs},
 		{"listen-peer-urls", c.ListenPeerURLs},
 		{"initial-advertise-peer-urls", c.InitialAdvertisePeerURLs},
+		{"listen-metrics-urls", c.ListenMetricsURLs},
 	} {
 		for _, u := range l.urls {
 			if err := checkURL(u); err != nil {
 				return fmt.Errorf("--%s %q: %w", l.flag, u, err)
 			}
 		}
+	}
+	if c.Metrics != MetricsBasic && c.Metrics != MetricsExtensive {
+		return fmt.Errorf("--metrics %q: want %q or %q", c.Metrics, MetricsBasic, MetricsExtensive)
 	}
 	switch c.InitialClusterState {
 	case ClusterStateNew, ClusterStateExisting:
@@ -145,10 +198,11 @@ func (c *Config) validate() error {
 	if c.QuotaBackendBytes < 0 {
 		return fmt.Errorf("--quota-backend-bytes %d: must not be negative", c.QuotaBackendBytes)
 	}
-	if _, err := parseInitialCluster(c.InitialCluster); err != nil {
+	initial, err := parseInitialCluster(c.InitialCluster)
+	if err != nil {
 		return err
 	}
-	return nil
+	return c.validateTLS(initial)
 }
 
 func checkURL(s string) error {
@@ -156,14 +210,11 @@ func checkURL(s string) error {
 	if err != nil {
 		return fmt.Errorf("not a URL: want scheme://host:port such as http://127.0.0.1:2379")
 	}
-	if u.Scheme != "http" {
-		if u.Scheme == "https" {
-			return fmt.Errorf("TLS is not supported yet; use http://")
-		}
-		return fmt.Errorf("want an http:// URL such as http://127.0.0.1:2379")
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("want an http:// or https:// URL such as http://127.0.0.1:2379")
 	}
 	if u.Host == "" {
-		return fmt.Errorf("want host:port, as in http://127.0.0.1:2379")
+		return fmt.Errorf("want host:port, as in %s://127.0.0.1:2379", u.Scheme)
 	}
 	if u.Path != "" && u.Path != "/" {
 		return fmt.Errorf("a URL must not have a path (%q)", u.Path)

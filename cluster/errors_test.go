@@ -107,10 +107,34 @@ func TestErrors(t *testing.T) {
 			t.Fatalf("err = %v, want %v", err, rpctypes.ErrLeaseExist)
 		}
 	})
-	t.Run("member add not supported yet", func(t *testing.T) {
-		_, err := cli.MemberAdd(c, []string{"http://127.0.0.1:2381"})
-		if err == nil || !strings.Contains(err.Error(), "not supported yet") {
-			t.Fatalf("err = %v, want not supported yet", err)
+	t.Run("membership", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			call func() error
+			want error
+		}{
+			{"remove unknown", func() error { _, err := cli.MemberRemove(c, 12345); return err }, rpctypes.ErrMemberNotFound},
+			{"update unknown", func() error {
+				_, err := cli.MemberUpdate(c, 12345, []string{"http://127.0.0.1:2390"})
+				return err
+			}, rpctypes.ErrMemberNotFound},
+			{"add bad URL", func() error {
+				_, err := pb.NewClusterClient(cli.ActiveConnection()).MemberAdd(c, &pb.MemberAddRequest{PeerURLs: []string{"127.0.0.1:2390"}})
+				return err
+			}, rpctypes.ErrMemberBadURLs},
+			{"add taken URL", func() error { _, err := cli.MemberAdd(c, []string{"http://127.0.0.1:12380"}); return err }, rpctypes.ErrPeerURLExist},
+			{"promote a voter", func() error {
+				ml, err := cli.MemberList(c)
+				if err != nil {
+					return err
+				}
+				_, err = cli.MemberPromote(c, ml.Members[0].ID)
+				return err
+			}, rpctypes.ErrMemberNotLearner},
+		} {
+			if err := tc.call(); !errors.Is(rpctypes.Error(err), tc.want) {
+				t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
+			}
 		}
 	})
 	t.Run("no users or roles", func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 // memberInfo is one member as the cluster knows it.
@@ -16,6 +18,11 @@ type memberInfo struct {
 	Name       string   `json:"name"`
 	PeerURLs   []string `json:"peer-urls"`
 	ClientURLs []string `json:"client-urls,omitempty"`
+	IsLearner  bool     `json:"is-learner,omitempty"`
+}
+
+func (mi memberInfo) pb() *pb.Member {
+	return &pb.Member{ID: mi.ID, Name: mi.Name, PeerURLs: mi.PeerURLs, ClientURLs: mi.ClientURLs, IsLearner: mi.IsLearner}
 }
 
 // memberID derives a member's ID as etcd does: the first 8 bytes of the

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/types"
 	"go.etcd.io/etcd/server/v3/embed"
+	etcdmembership "go.etcd.io/etcd/server/v3/etcdserver/api/membership"
 	"go.uber.org/zap"
 )
 
@@ -53,5 +55,39 @@ func TestIDsMatchEtcd(t *testing.T) {
 	}
 	if got, want := m.ClusterID(), uint64(e.Server.Cluster().ID()); got != want {
 		t.Errorf("cluster ID = %x, etcd's = %x", got, want)
+	}
+}
+
+// TestClusterIDsMatchEtcd derives a three-member cluster's IDs from its
+// --initial-cluster and token as etcd's membership package does.
+func TestClusterIDsMatchEtcd(t *testing.T) {
+	const initial = "a=http://127.0.0.1:2380,b=http://127.0.0.1:2390,c=http://10.0.0.3:2380,c=http://10.0.0.3:12380"
+	um, err := types.NewURLsMap(initial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := etcdmembership.NewClusterFromURLsMap(zap.NewNop(), "tok", um)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Name: "b", InitialCluster: initial, InitialClusterToken: "tok",
+		InitialAdvertisePeerURLs: []string{"http://127.0.0.1:2390"}}
+	members, self, err := initialMembers(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint64
+	for _, m := range members {
+		em := ec.MemberByName(m.Name)
+		if em == nil || uint64(em.ID) != m.ID {
+			t.Errorf("member %s: ID %x, etcd's %v", m.Name, m.ID, em)
+		}
+		ids = append(ids, m.ID)
+	}
+	if self != uint64(ec.MemberByName("b").ID) {
+		t.Errorf("self ID %x, etcd's %x", self, ec.MemberByName("b").ID)
+	}
+	if got, want := clusterID(ids), uint64(ec.ID()); got != want {
+		t.Errorf("cluster ID %x, etcd's %x", got, want)
 	}
 }

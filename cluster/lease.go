@@ -31,7 +31,9 @@ func (m *Member) runLeaseExpiry() {
 		}
 		for _, id := range m.store.Expired() {
 			ctx, cancel := context.WithTimeout(m.ctx, m.requestTimeout())
-			_, err := m.Propose(ctx, &pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}})
+			// Expiry revokes as root, as etcd's does, whoever's keys the
+			// lease holds.
+			_, err := m.Propose(ctx, &pb.InternalRaftRequest{Header: m.store.RootHeader(), LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}})
 			cancel()
 			if err != nil && !errors.Is(err, store.ErrLeaseNotFound) && m.ctx.Err() == nil {
 				m.log.Warn("revoke expired lease", "lease-id", fmt.Sprintf("%x", id), "err", err)

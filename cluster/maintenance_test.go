@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -30,9 +31,21 @@ func TestStatusHashKVDefragment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
-	if st.Leader != m.MemberID() || st.RaftTerm == 0 || st.RaftIndex == 0 || st.RaftAppliedIndex < st.RaftIndex ||
+	if st.Leader != m.MemberID() || st.RaftTerm == 0 || st.RaftIndex == 0 || st.RaftAppliedIndex > st.RaftIndex ||
 		st.DbSize == 0 || st.DbSizeInUse == 0 || st.Version == "" || len(st.Errors) != 0 || st.Header.Revision != 3 {
 		t.Fatalf("status = %+v", st)
+	}
+	// An entry the member proposed itself (its attributes, the cluster
+	// version) may be committed and not yet applied; an idle member's
+	// applied index reaches its commit index.
+	for deadline := time.Now().Add(5 * time.Second); st.RaftAppliedIndex != st.RaftIndex; {
+		if time.Now().After(deadline) {
+			t.Fatalf("applied index stays at %d, commit index %d", st.RaftAppliedIndex, st.RaftIndex)
+		}
+		time.Sleep(5 * time.Millisecond)
+		if st, err = cli.Status(c, ep); err != nil {
+			t.Fatalf("status: %v", err)
+		}
 	}
 
 	h1, err := cli.HashKV(c, ep, 0)
@@ -186,5 +199,68 @@ func TestQuota(t *testing.T) {
 	get, gerr := cli.Get(c, "k", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if gerr != nil || get.Count != int64(n) {
 		t.Fatalf("count under NOSPACE = %v, %v; want %d", get, gerr, n)
+	}
+}
+
+// TestAlarmsReplicate raises an alarm through one member of three: every
+// member lists it, reports it in Status (whose other fields agree across
+// members), and refuses puts; disarmed through another member, it is gone
+// everywhere.
+func TestAlarmsReplicate(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lead := c.waitLeader()
+	a, b := (lead+1)%3, (lead+2)%3
+	mc := pb.NewMaintenanceClient(c.client(a).ActiveConnection())
+	alarm := &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: c.member(a).MemberID(), Alarm: pb.AlarmType_NOSPACE}
+	if _, err := mc.Alarm(ctx(t), alarm); err != nil {
+		t.Fatalf("activate NOSPACE through member %d: %v", a+1, err)
+	}
+	c.waitConverged()
+	var sts []*clientv3.StatusResponse
+	for i := range 3 {
+		cli := c.client(i)
+		list, err := cli.AlarmList(ctx(t))
+		if err != nil || len(list.Alarms) != 1 || list.Alarms[0].Alarm != pb.AlarmType_NOSPACE || list.Alarms[0].MemberID != alarm.MemberID {
+			t.Fatalf("alarms through member %d = %v, %v; want NOSPACE of %x", i+1, list, err, alarm.MemberID)
+		}
+		st, err := cli.Status(ctx(t), c.member(i).ClientURLs()[0])
+		if err != nil {
+			t.Fatalf("status of member %d: %v", i+1, err)
+		}
+		if len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "NOSPACE") || st.Header.MemberId != c.member(i).MemberID() ||
+			st.Header.ClusterId != c.member(i).ClusterID() || st.Leader != c.member(lead).MemberID() || st.RaftTerm == 0 ||
+			st.RaftIndex == 0 || st.RaftAppliedIndex < st.RaftIndex || st.DbSize == 0 || st.DbSizeInUse == 0 ||
+			st.DbSizeQuota != DefaultQuotaBackendBytes || st.Version == "" || st.IsLearner {
+			t.Fatalf("status of member %d = %+v", i+1, st)
+		}
+		sts = append(sts, st)
+	}
+	for i, st := range sts[1:] {
+		if st.Header.ClusterId != sts[0].Header.ClusterId || st.RaftTerm != sts[0].RaftTerm || st.RaftIndex != sts[0].RaftIndex ||
+			st.RaftAppliedIndex != sts[0].RaftAppliedIndex || st.Header.Revision != sts[0].Header.Revision {
+			t.Fatalf("status of member %d = %+v, member 1's %+v: cluster, term, indexes and revision differ", i+2, st, sts[0])
+		}
+	}
+	for i := range 3 {
+		if _, err := c.client(i).Put(ctx(t), "/k", "v"); !errors.Is(err, rpctypes.ErrNoSpace) {
+			t.Fatalf("put through member %d under NOSPACE: %v, want %v", i+1, err, rpctypes.ErrNoSpace)
+		}
+	}
+	if _, err := c.client(b).AlarmDisarm(ctx(t), &clientv3.AlarmMember{MemberID: alarm.MemberID, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatalf("disarm through member %d: %v", b+1, err)
+	}
+	c.waitConverged()
+	for i := range 3 {
+		list, err := c.client(i).AlarmList(ctx(t))
+		if err != nil || len(list.Alarms) != 0 {
+			t.Fatalf("alarms through member %d after disarm = %v, %v; want none", i+1, list, err)
+		}
+		st, err := c.client(i).Status(ctx(t), c.member(i).ClientURLs()[0])
+		if err != nil || len(st.Errors) != 0 {
+			t.Fatalf("status of member %d after disarm = %+v, %v; want no errors", i+1, st, err)
+		}
+		if _, err := c.client(i).Put(ctx(t), "/k", "v"); err != nil {
+			t.Fatalf("put through member %d after disarm: %v", i+1, err)
+		}
 	}
 }

@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,6 +32,7 @@ import (
 
 	"github.com/soheilhy/cmux"
 
+	"github.com/tendkv/tend/cluster/transport"
 	"github.com/tendkv/tend/cluster/v3rpc"
 	"github.com/tendkv/tend/store"
 )
@@ -41,20 +44,27 @@ type Member struct {
 
 	id, cid uint64
 
-	membersMu sync.Mutex
-	members   []memberInfo // guarded by membersMu
+	membersMu      sync.Mutex
+	members        []memberInfo    // guarded by membersMu
+	removed        map[uint64]bool // guarded by membersMu: IDs removed for good
+	selfClientURLs []string        // set before the loops start
 
 	store       *store.Store
 	node        raft.Node
 	raftStorage *raft.MemoryStorage
 	wal         *wal.WAL
 	snapshotter *snap.Snapshotter
-	transport   Transport
+	transport   *transport.Transport
 
-	grpc       *grpc.Server
-	http       *httpStack
-	listeners  []net.Listener
-	clientURLs []string
+	tls              *memberTLS // certificates of the https:// URLs
+	metrics          *metrics
+	metricsSrv       *http.Server // serves metricsListeners
+	metricsListeners []net.Listener
+	grpc             *grpc.Server
+	http             *httpStack
+	listeners        []net.Listener
+	clientURLs       []string
+	peerListeners    []net.Listener
 
 	reqIDs *idutil.Generator
 	wait   *waitRegistry
@@ -73,12 +83,18 @@ type Member struct {
 	readStates chan raft.ReadState
 	readRounds atomic.Uint64 // ReadIndex rounds run, for tests and metrics
 
+	snapshotsInstalled atomic.Uint64 // snapshots received from a leader and applied
+
+	tickc chan time.Duration // new tick intervals for the Ready loop
+
 	readyOnce sync.Once
 	readyc    chan struct{}
 
 	// Owned by the Ready loop.
-	confState *raftpb.ConfState
-	snapIndex uint64
+	confState   *raftpb.ConfState
+	confIndex   uint64 // the log index confState and the member list are as of, at least
+	snapIndex   uint64
+	removedSelf bool // this member applied its own removal
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -120,6 +136,14 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	tokens, passwords, err := authSetup(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mtls, err := newMemberTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start member %s: %w", cfg.Name, err)
 	}
@@ -133,8 +157,11 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 		readStates: make(chan raft.ReadState, 16),
 		readyc:     make(chan struct{}),
 		done:       make(chan struct{}),
-		transport:  noTransport{},
+		removed:    map[uint64]bool{},
+		tickc:      make(chan time.Duration),
+		tls:        mtls,
 	}
+	m.metrics = newMetrics(m, cfg.Metrics)
 	// closers undo what StartMember opened when a later step fails.
 	var closers []func() error
 	defer func() {
@@ -146,15 +173,39 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 	}()
 
 	// Listen first: a busy port must fail before any file is created.
-	for _, u := range cfg.ListenClientURLs {
+	listen := func(flag, u string) (net.Listener, *url.URL, error) {
 		pu, _ := url.Parse(u) // validated
 		l, err := net.Listen("tcp", pu.Host)
 		if err != nil {
-			return nil, fmt.Errorf("listen on --listen-client-urls %s: %w", u, err)
+			return nil, nil, fmt.Errorf("listen on --%s %s: %w", flag, u, err)
 		}
 		closers = append(closers, l.Close)
+		return l, pu, nil
+	}
+	for _, u := range cfg.ListenClientURLs {
+		l, pu, err := listen("listen-client-urls", u)
+		if err != nil {
+			return nil, err
+		}
 		m.listeners = append(m.listeners, l)
-		m.clientURLs = append(m.clientURLs, "http://"+l.Addr().String())
+		m.clientURLs = append(m.clientURLs, pu.Scheme+"://"+l.Addr().String())
+	}
+	for _, u := range cfg.ListenPeerURLs {
+		l, _, err := listen("listen-peer-urls", u)
+		if err != nil {
+			return nil, err
+		}
+		m.peerListeners = append(m.peerListeners, m.tls.peerListener(l, u, m.log))
+	}
+	for _, u := range cfg.ListenMetricsURLs {
+		l, pu, err := listen("listen-metrics-urls", u)
+		if err != nil {
+			return nil, err
+		}
+		if pu.Scheme == "https" {
+			l = tls.NewListener(l, m.tls.client.server)
+		}
+		m.metricsListeners = append(m.metricsListeners, l)
 	}
 
 	memberDir := filepath.Join(cfg.DataDir, "member")
@@ -164,8 +215,9 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 		return nil, fmt.Errorf("create data dir %s: %w", snapDir, err)
 	}
 	m.store, err = store.Open(filepath.Join(snapDir, "db"), store.Options{
-		MinLeaseTTL: minLeaseTTL(cfg),
-		Logger:      cfg.Logger,
+		MinLeaseTTL:   minLeaseTTL(cfg),
+		Logger:        cfg.Logger,
+		ObserveCommit: func(d time.Duration) { m.metrics.backendCommit.Observe(d.Seconds()) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", snapDir, err)
@@ -174,19 +226,7 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 	m.snapshotter = snap.New(zap.NewNop(), snapDir)
 	m.raftStorage = raft.NewMemoryStorage()
 
-	rcfg := &raft.Config{
-		ElectionTick:    int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
-		HeartbeatTick:   1,
-		Storage:         m.raftStorage,
-		MaxSizePerMsg:   1 << 20,
-		MaxInflightMsgs: 512,
-		CheckQuorum:     true,
-		PreVote:         true,
-		Logger:          raftLogger{m.log},
-		// Committed entries carry at most this much per Ready, so one
-		// Ready never holds the whole log on replay.
-		MaxCommittedSizePerReady: 64 << 20,
-	}
+	rcfg := raftConfig(cfg, m.raftStorage, raftLogger{m.log})
 	var peers []raft.Peer
 	restarted := false
 	if wal.Exist(walDir) {
@@ -206,7 +246,7 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 		}
 	}
 	if !restarted {
-		if peers, err = m.bootstrap(walDir); err != nil {
+		if peers, err = m.bootstrap(ctx, walDir); err != nil {
 			return nil, err
 		}
 	}
@@ -215,21 +255,31 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 	m.reqIDs = idutil.NewGenerator(uint16(m.id), time.Now())
 
 	m.setSelfClientURLs()
+	tr := m.newTransport()
+	m.transport = tr
+	closers = append(closers, tr.Close)
 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start member %s: %w", cfg.Name, err)
 	}
-	if peers != nil {
+	if len(peers) > 0 {
 		m.node = raft.StartNode(rcfg, peers)
 	} else {
 		m.node = raft.RestartNode(rcfg)
 	}
+	m.syncPeers()
 	m.grpc = v3rpc.NewServer(m, v3rpc.Options{
 		MaxRequestBytes:   cfg.MaxRequestBytes,
 		MaxTxnOps:         cfg.MaxTxnOps,
 		QuotaBackendBytes: cfg.QuotaBackendBytes,
 		Logger:            m.log,
-	}, grpc.WaitForHandlers(true))
+		Tokens:            tokens,
+		Passwords:         passwords,
+		ElectionTimeout:   cfg.ElectionTimeout,
+		Unary:             m.metrics.grpc.UnaryServerInterceptor(),
+		Stream:            m.metrics.grpc.StreamServerInterceptor(),
+	}, grpc.WaitForHandlers(true), grpc.Creds(handshaken{}), grpc.StatsHandler(grpcBytes{m.metrics}))
+	m.metrics.grpc.InitializeMetrics(m.grpc)
 
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if m.http, err = m.newHTTPStack(m.ctx); err != nil {
@@ -241,6 +291,26 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 	m.log.Info("member started", "member-id", fmt.Sprintf("%x", m.id), "cluster-id", fmt.Sprintf("%x", m.cid),
 		"data-dir", cfg.DataDir, "client-urls", m.clientURLs)
 	return m, nil
+}
+
+// raftConfig is the Raft configuration of a member: one tick per heartbeat
+// interval, an election timeout of that many ticks, and, as etcd runs,
+// check-quorum (a leader that hears from no quorum steps down) and pre-vote
+// (unless turned off).
+func raftConfig(cfg Config, storage raft.Storage, lg raft.Logger) *raft.Config {
+	return &raft.Config{
+		ElectionTick:    int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
+		HeartbeatTick:   1,
+		Storage:         storage,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 512,
+		CheckQuorum:     true,
+		PreVote:         !cfg.DisablePreVote,
+		Logger:          lg,
+		// Committed entries carry at most this much per Ready, so one
+		// Ready never holds the whole log on replay.
+		MaxCommittedSizePerReady: 64 << 20,
+	}
 }
 
 // minLeaseTTL is etcd's: a lease must outlive a leader election
@@ -257,6 +327,7 @@ func (m *Member) setSelfClientURLs() {
 	if slices.Equal(urls, m.cfg.ListenClientURLs) {
 		urls = m.clientURLs
 	}
+	m.selfClientURLs = urls
 	m.membersMu.Lock()
 	defer m.membersMu.Unlock()
 	for i := range m.members {
@@ -267,14 +338,29 @@ func (m *Member) setSelfClientURLs() {
 }
 
 // bootstrap creates the WAL of a new member and returns the peers Raft
-// starts with.
-func (m *Member) bootstrap(walDir string) ([]raft.Peer, error) {
+// starts with: the initial cluster's members for a new cluster, none for a
+// member joining an existing one (the leader sends it the log).
+func (m *Member) bootstrap(ctx context.Context, walDir string) ([]raft.Peer, error) {
 	cfg := &m.cfg
-	if cfg.InitialClusterState == ClusterStateExisting {
-		return nil, fmt.Errorf("--initial-cluster-state existing: data dir %s has no WAL, and joining an existing cluster is not supported yet; use --initial-cluster-state new", cfg.DataDir)
-	}
 	if idx := m.store.AppliedIndex(); idx != 0 {
 		return nil, fmt.Errorf("data dir %s: the store has applied index %d but there is no WAL at %s: restore the WAL or start with an empty data dir", cfg.DataDir, idx, walDir)
+	}
+	if cfg.InitialClusterState == ClusterStateExisting {
+		ci, self, err := m.join(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.id, m.cid, m.members = self, ci.ClusterID, ci.Members
+		meta, err := json.Marshal(walMetadata{MemberID: m.id, ClusterID: m.cid, Members: m.members})
+		if err != nil {
+			return nil, fmt.Errorf("encode WAL metadata: %w", err)
+		}
+		if m.wal, err = wal.Create(zap.NewNop(), walDir, meta); err != nil {
+			return nil, fmt.Errorf("create WAL %s: %w", walDir, err)
+		}
+		m.confState = &raftpb.ConfState{}
+		m.log.Info("joining cluster", "cluster-id", fmt.Sprintf("%x", m.cid), "member-id", fmt.Sprintf("%x", m.id))
+		return nil, nil
 	}
 	members, self, err := initialMembers(cfg)
 	if err != nil {
@@ -347,12 +433,10 @@ func (m *Member) restart(walDir string, rcfg *raft.Config) error {
 		}
 		m.confState = proto.Clone(snapshot.GetMetadata().GetConfState()).(*raftpb.ConfState)
 		if data := snapshot.GetData(); len(data) > 0 {
-			var members []memberInfo
-			if err := json.Unmarshal(data, &members); err != nil {
+			if err := m.loadMembership(data); err != nil {
 				m.wal.Close()
 				return fmt.Errorf("decode members in snapshot %d: %w", snapshot.GetMetadata().GetIndex(), err)
 			}
-			m.members = members
 		}
 		m.snapIndex = snapshot.GetMetadata().GetIndex()
 		rcfg.Applied = m.snapIndex
@@ -437,8 +521,16 @@ func (m *Member) stop(err error) {
 // HTTP, closes the listeners, waits for the servers and loops, and releases
 // Raft, the transport, the WAL and the store in that order.
 func (m *Member) start() {
-	m.loops.Add(4)
+	m.loops.Add(5)
 	go func() { defer m.loops.Done(); m.runRaft() }()
+	go func() {
+		defer m.loops.Done()
+		select {
+		case <-m.readyc:
+			m.publish()
+		case <-m.ctx.Done():
+		}
+	}()
 	go func() { defer m.loops.Done(); m.runReads() }()
 	go func() { defer m.loops.Done(); m.runLeaseExpiry() }()
 	// WAL files the last snapshot released (unlocked) are removed, keeping
@@ -467,14 +559,25 @@ func (m *Member) start() {
 	for _, l := range m.listeners {
 		muxes = append(muxes, m.serveListener(l, m.http, run))
 	}
+	for _, l := range m.peerListeners {
+		run(func() error { return m.transport.Serve(l) })
+	}
+	m.metricsSrv = m.newMetricsServer()
+	for _, l := range m.metricsListeners {
+		run(func() error { return m.metricsSrv.Serve(l) })
+	}
 	go func() {
 		<-m.ctx.Done()
 		m.grpc.Stop() // waits for gRPC handlers
 		m.http.srv.Close()
 		m.http.conn.Close()
+		m.metricsSrv.Close()
 		for i, l := range m.listeners {
 			l.Close()
 			muxes[i].Close()
+		}
+		for _, l := range m.peerListeners {
+			l.Close()
 		}
 		serving.Wait()
 		m.loops.Wait()
@@ -523,7 +626,7 @@ func (m *Member) Members() []*pb.Member {
 	defer m.membersMu.Unlock()
 	out := make([]*pb.Member, len(m.members))
 	for i, mi := range m.members {
-		out[i] = &pb.Member{ID: mi.ID, Name: mi.Name, PeerURLs: mi.PeerURLs, ClientURLs: mi.ClientURLs}
+		out[i] = mi.pb()
 	}
 	return out
 }
@@ -535,7 +638,10 @@ func (m *Member) NewLeaseID() int64 { return int64(m.reqIDs.Next() & (1<<63 - 1)
 // Propose replicates r and waits for its applied result.
 func (m *Member) Propose(ctx context.Context, r *pb.InternalRaftRequest) (proto.Message, error) {
 	r.ID = m.reqIDs.Next()
-	r.Header = &pb.RequestHeader{ID: r.ID}
+	if r.Header == nil {
+		r.Header = &pb.RequestHeader{}
+	}
+	r.Header.ID = r.ID // keeps the sender the API layer put there
 	data, err := proto.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
@@ -549,8 +655,11 @@ func (m *Member) Propose(ctx context.Context, r *pb.InternalRaftRequest) (proto.
 	resc := m.wait.register(r.ID)
 	tctx, cancel := context.WithTimeout(ctx, m.requestTimeout())
 	defer cancel()
+	m.metrics.proposalsPending.Add(1)
+	defer m.metrics.proposalsPending.Add(-1)
 	if err := m.node.Propose(tctx, data); err != nil {
 		m.wait.cancel(r.ID)
+		m.metrics.proposalsFailed.Inc()
 		return nil, m.contextError(ctx, tctx, err)
 	}
 	select {
@@ -558,9 +667,11 @@ func (m *Member) Propose(ctx context.Context, r *pb.InternalRaftRequest) (proto.
 		return res.Resp, res.Err
 	case <-tctx.Done():
 		m.wait.cancel(r.ID)
+		m.metrics.proposalsFailed.Inc()
 		return nil, m.contextError(ctx, tctx, tctx.Err())
 	case <-m.ctx.Done():
 		m.wait.cancel(r.ID)
+		m.metrics.proposalsFailed.Inc()
 		return nil, v3rpc.ErrStopped
 	}
 }

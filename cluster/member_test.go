@@ -72,7 +72,7 @@ func client(t *testing.T, m *Member) *clientv3.Client {
 }
 
 // ctx is a per-call deadline for test requests.
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return c

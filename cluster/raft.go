@@ -1,13 +1,10 @@
 package cluster
 
 import (
-	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"time"
 
@@ -21,22 +18,20 @@ import (
 	"github.com/tendkv/tend/store"
 )
 
-// snapshotCatchUpEntries is how many entries stay in Raft's memory behind a
-// snapshot, so a slightly slow follower catches up from the log instead of a
-// snapshot (etcd keeps as many).
-const snapshotCatchUpEntries = 5000
-
 // keepSnapshots is how many snapshot files stay on disk.
 const keepSnapshots = 5
 
-// runRaft is the Ready loop (see the package doc for its steps). It is the
-// only goroutine that writes the WAL, Raft's storage and the store.
+// runRaft is the Ready loop (see the package doc for its steps). Nothing
+// else writes the WAL, Raft's storage and the store (apply may run in a
+// goroutine the loop waits for before the next step).
 func (m *Member) runRaft() {
 	ticker := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer ticker.Stop()
 	leader, campaigned := false, false
 	for {
 		select {
+		case d := <-m.tickc:
+			ticker.Reset(d)
 		case <-ticker.C:
 			m.node.Tick()
 			if err := m.maybeSnapshot(); err != nil {
@@ -92,6 +87,9 @@ func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
 			m.log.Info("lost leadership", "leader", fmt.Sprintf("%x", rd.SoftState.Lead))
 		}
 		*leader = isLeader
+		if lead := rd.SoftState.Lead; lead != raft.None && lead != m.lead.Load() {
+			m.metrics.leaderChanges.Inc()
+		}
 		m.lead.Store(rd.SoftState.Lead)
 	}
 	// 2. Read states to the ReadIndex loop.
@@ -107,22 +105,47 @@ func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
 	// 3. A snapshot from the leader: its file and WAL record first, so a
 	// crash after the entries below still finds it.
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		// Restoring the store from a peer's snapshot comes with the peer
-		// transport; a single member never receives one.
-		return fmt.Errorf("receive snapshot at index %d: restoring from a peer is not supported yet", rd.Snapshot.GetMetadata().GetIndex())
+		if err := m.saveSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
 	}
-	// 4. HardState and entries, fsynced, before anything is sent.
-	if err := m.wal.Save(rd.HardState, rd.Entries); err != nil {
-		return fmt.Errorf("save %d entries to WAL: %w", len(rd.Entries), err)
-	}
-	if err := m.raftStorage.Append(rd.Entries); err != nil {
-		return fmt.Errorf("append %d entries to raft storage: %w", len(rd.Entries), err)
-	}
-	// 5. Messages.
-	m.transport.Send(rd.Messages)
-	// 6. Committed entries, into the store.
-	if err := m.apply(rd.CommittedEntries); err != nil {
+	// 5, first part: what may go before the entries are durable goes now
+	// — on the leader every message: it sends its appends while it writes
+	// them itself (Raft thesis §10.2.1; etcd does so too), as an entry
+	// commits once a quorum holds it durably, whichever members those are;
+	// elsewhere the proposals and read requests forwarded to the leader,
+	// which claim nothing about this member's log or vote, so they reach
+	// the leader one fsync sooner. Answers and votes wait (persist).
+	now, later := splitMessages(rd.Messages, *leader)
+	if err := m.send(now); err != nil {
 		return err
+	}
+	// 6 begins while 4 runs: committed entries this member's WAL already
+	// holds go into the store during the fsync (as etcd applies them), so
+	// their proposers hear back one fsync sooner. The rest wait for it.
+	early, late := m.splitCommitted(rd)
+	var applied chan error
+	if len(early) > 0 {
+		applied = make(chan error, 1)
+		go func() { applied <- m.apply(early) }()
+	}
+	err := m.persist(rd, later)
+	if applied != nil {
+		// Joined even when persisting failed: nothing may touch the
+		// store once the loop returns.
+		if aerr := <-applied; err == nil {
+			err = aerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	// 6. Committed entries, into the store.
+	if err := m.apply(late); err != nil {
+		return err
+	}
+	if m.removedSelf {
+		return ErrRemoved
 	}
 	if m.lead.Load() != 0 && m.AppliedIndex() >= m.committed.Load() {
 		m.readyOnce.Do(func() { close(m.readyc) })
@@ -130,6 +153,76 @@ func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
 	// 7. Snapshot and compact when enough has been applied. (8, Advance,
 	// is the caller's.)
 	return m.maybeSnapshot()
+}
+
+// persist does steps 4 and 5 of the Ready loop: HardState and entries to
+// the WAL (fsynced) and Raft's storage, the received snapshot into the
+// store, then the messages that must wait until they are durable. It may
+// run while apply applies the committed entries splitCommitted let go
+// first: neither touches what the other writes.
+func (m *Member) persist(rd raft.Ready, msgs []*raftpb.Message) error {
+	// 4. HardState and entries, fsynced.
+	if err := m.wal.Save(rd.HardState, rd.Entries); err != nil {
+		return fmt.Errorf("save %d entries to WAL: %w", len(rd.Entries), err)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := m.applySnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	if err := m.raftStorage.Append(rd.Entries); err != nil {
+		return fmt.Errorf("append %d entries to raft storage: %w", len(rd.Entries), err)
+	}
+	// 5, second part: answers and votes, now that what they promise is
+	// durable.
+	return m.send(msgs)
+}
+
+// splitMessages splits a Ready's messages into those sent before its
+// HardState and entries are saved and those sent after: on the leader all
+// go before; on other members only forwarded proposals (MsgProp) and read
+// requests (MsgReadIndex) do, which Raft itself treats as local requests
+// that carry no term, so the rest (acknowledgements, votes, heartbeat
+// answers) keep the order the library asks for.
+func splitMessages(msgs []*raftpb.Message, leader bool) (now, later []*raftpb.Message) {
+	if leader {
+		return msgs, nil
+	}
+	for _, msg := range msgs {
+		switch msg.GetType() {
+		case raftpb.MessageType_MsgProp, raftpb.MessageType_MsgReadIndex:
+			now = append(now, msg)
+		default:
+			later = append(later, msg)
+		}
+	}
+	return now, later
+}
+
+// splitCommitted splits a Ready's committed entries into those that may be
+// applied while its entries are saved and those that must wait. The first
+// are the longest run of normal entries that an earlier Ready saved and
+// this one does not replace: durable here as on a quorum, so applying them
+// before this fsync ends changes nothing a crash could see. Membership
+// changes, and everything after one, wait (applying one changes the
+// configuration, the member list and the peers), as does everything when
+// the Ready brings a snapshot (it replaces the store) or no entries (there
+// is no fsync to overlap; a goroutine would only cost a hand-off).
+func (m *Member) splitCommitted(rd raft.Ready) (early, late []*raftpb.Entry) {
+	ents := rd.CommittedEntries
+	if len(ents) == 0 || len(rd.Entries) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		return nil, ents
+	}
+	durable, err := m.raftStorage.LastIndex()
+	if err != nil {
+		return nil, ents
+	}
+	durable = min(durable, rd.Entries[0].GetIndex()-1)
+	n := 0
+	for n < len(ents) && ents[n].GetIndex() <= durable && ents[n].GetType() == raftpb.EntryType_EntryNormal {
+		n++
+	}
+	return ents[:n], ents[n:]
 }
 
 // apply applies committed entries in order. A failing store stops the
@@ -148,51 +241,27 @@ func (m *Member) apply(ents []*raftpb.Entry) error {
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
 			}
-			m.confState = m.node.ApplyConfChange(&cc)
-			if err := m.applyMembership(&cc); err != nil {
+			if err := m.applyConfChange(&cc); err != nil {
 				return fmt.Errorf("apply conf change at index %d: %w", e.GetIndex(), err)
 			}
+			m.confIndex = e.GetIndex()
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
 			}
 			m.confState = m.node.ApplyConfChange(&cc)
+			m.confIndex = e.GetIndex()
+		}
+		// Entries the store did not apply (empty, membership, refused)
+		// still count, so its applied index follows the log. (Checked
+		// first: most entries the store applied, and Advance locks it.)
+		if m.store.AppliedIndex() < e.GetIndex() {
+			if err := m.store.Advance(e.GetIndex()); err != nil {
+				return fmt.Errorf("apply entry %d: %w", e.GetIndex(), err)
+			}
 		}
 		m.setApplied(e.GetIndex())
-	}
-	return nil
-}
-
-// applyMembership keeps the member list in step with conf changes: an added
-// node carries its memberInfo as the change's context.
-func (m *Member) applyMembership(cc *raftpb.ConfChange) error {
-	m.membersMu.Lock()
-	defer m.membersMu.Unlock()
-	id := cc.GetNodeId()
-	i := slices.IndexFunc(m.members, func(mi memberInfo) bool { return mi.ID == id })
-	switch cc.GetType() {
-	case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode:
-		var mi memberInfo
-		if err := json.Unmarshal(cc.GetContext(), &mi); err != nil {
-			return fmt.Errorf("decode member %x: %w", id, err)
-		}
-		if mi.ID != id {
-			return fmt.Errorf("member %x: context names member %x", id, mi.ID)
-		}
-		if i < 0 {
-			m.members = append(m.members, mi)
-			slices.SortFunc(m.members, func(a, b memberInfo) int { return cmp.Compare(a.ID, b.ID) })
-			return nil
-		}
-		if len(mi.ClientURLs) == 0 {
-			mi.ClientURLs = m.members[i].ClientURLs // known locally, not in the log
-		}
-		m.members[i] = mi
-	case raftpb.ConfChangeType_ConfChangeRemoveNode:
-		if i >= 0 {
-			m.members = slices.Delete(m.members, i, i+1)
-		}
 	}
 	return nil
 }
@@ -204,7 +273,10 @@ func (m *Member) applyRequest(e *raftpb.Entry) error {
 	}
 	var res store.Result
 	alarms := m.store.Alarms()
-	if r.Alarm == nil && raised(alarms, pb.AlarmType_CORRUPT) {
+	if r.ClusterMemberAttrSet != nil {
+		// Membership lives beside the store, in snapshots' data.
+		m.applyMemberAttrs(r.ClusterMemberAttrSet)
+	} else if r.Alarm == nil && raised(alarms, pb.AlarmType_CORRUPT) {
 		// A corrupt cluster takes no more writes until an operator
 		// disarms the alarm (etcd's corrupt applier).
 		res = store.Result{Err: v3rpc.ErrCorrupt}
@@ -274,12 +346,12 @@ func (m *Member) maybeSnapshot() error {
 		return nil
 	}
 	idx := min(applied, m.store.DurableIndex())
-	if idx <= m.snapIndex {
+	if idx <= m.snapIndex || idx < m.confIndex {
+		// Nothing new, or the configuration (and member list) in hand
+		// is newer than idx: wait until the store holds it durably.
 		return nil
 	}
-	m.membersMu.Lock()
-	data, err := json.Marshal(m.members)
-	m.membersMu.Unlock()
+	data, err := m.encodeMembership()
 	if err != nil {
 		return fmt.Errorf("encode members for snapshot: %w", err)
 	}
@@ -302,8 +374,8 @@ func (m *Member) maybeSnapshot() error {
 		return fmt.Errorf("release WAL up to %d: %w", idx, err)
 	}
 	compact := uint64(1)
-	if idx > snapshotCatchUpEntries {
-		compact = idx - snapshotCatchUpEntries
+	if idx > m.cfg.SnapshotCatchUpEntries {
+		compact = idx - m.cfg.SnapshotCatchUpEntries
 	}
 	if err := m.raftStorage.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
 		return fmt.Errorf("compact raft log to %d: %w", compact, err)
@@ -337,4 +409,97 @@ func newWALSnapshot(md *raftpb.SnapshotMetadata) *walpb.Snapshot {
 		Term:      proto.Uint64(md.GetTerm()),
 		ConfState: md.GetConfState(),
 	}
+}
+
+// saveSnapshot makes a snapshot received from the leader durable: its file,
+// then its WAL record (restart only uses snapshots the WAL knows).
+func (m *Member) saveSnapshot(s *raftpb.Snapshot) error {
+	idx := s.GetMetadata().GetIndex()
+	if err := m.snapshotter.SaveSnap(s); err != nil {
+		return fmt.Errorf("save received snapshot at index %d: %w", idx, err)
+	}
+	if err := m.wal.SaveSnapshot(newWALSnapshot(s.GetMetadata())); err != nil {
+		return fmt.Errorf("record received snapshot %d in WAL: %w", idx, err)
+	}
+	return nil
+}
+
+// applySnapshot replaces this member's state with a snapshot received from
+// the leader: Raft's storage, the store (from the file the transport
+// received), the member list and the peers.
+func (m *Member) applySnapshot(s *raftpb.Snapshot) error {
+	md := s.GetMetadata()
+	idx := md.GetIndex()
+	if err := m.raftStorage.ApplySnapshot(s); err != nil {
+		return fmt.Errorf("load received snapshot %d into raft: %w", idx, err)
+	}
+	if idx > m.store.AppliedIndex() {
+		path := m.snapDBPath(idx)
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("open received snapshot data: %w", err)
+		}
+		err = m.store.Restore(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("restore store from received snapshot %d: %w", idx, err)
+		}
+		if got := m.store.AppliedIndex(); got < idx {
+			return fmt.Errorf("restore store from received snapshot %d: its data holds index %d only", idx, got)
+		}
+	}
+	os.Remove(m.snapDBPath(idx))
+	if err := m.loadMembership(s.GetData()); err != nil {
+		return fmt.Errorf("decode members in received snapshot %d: %w", idx, err)
+	}
+	m.confState = proto.Clone(md.GetConfState()).(*raftpb.ConfState)
+	m.snapIndex = idx
+	m.setApplied(idx)
+	if err := m.wal.ReleaseLockTo(idx); err != nil {
+		return fmt.Errorf("release WAL up to %d: %w", idx, err)
+	}
+	m.syncPeers()
+	m.snapshotsInstalled.Add(1)
+	m.log.Info("applied snapshot from leader", "snapshot-index", idx, "store-applied-index", m.store.AppliedIndex())
+	return m.purgeSnapshots()
+}
+
+// send hands messages to the transport. A snapshot goes out as of now, not
+// as of when it was cut: a member added since must find itself in its
+// configuration.
+func (m *Member) send(msgs []*raftpb.Message) error {
+	for _, msg := range msgs {
+		if msg.GetType() == raftpb.MessageType_MsgSnap {
+			if err := m.mergeSnapshot(msg); err != nil {
+				return err
+			}
+		}
+	}
+	m.transport.Send(msgs)
+	return nil
+}
+
+// mergeSnapshot makes an outgoing snapshot message describe this member's
+// applied state (index, term, configuration and members) instead of the
+// last snapshot it cut, as etcd does; the transport then streams the store,
+// which holds at least that much.
+func (m *Member) mergeSnapshot(msg *raftpb.Message) error {
+	applied := m.AppliedIndex()
+	term, err := m.raftStorage.Term(applied)
+	if err != nil {
+		return fmt.Errorf("snapshot for %x: term of applied index %d: %w", msg.GetTo(), applied, err)
+	}
+	data, err := m.encodeMembership()
+	if err != nil {
+		return fmt.Errorf("snapshot for %x: %w", msg.GetTo(), err)
+	}
+	msg.Snapshot = &raftpb.Snapshot{
+		Data: data,
+		Metadata: &raftpb.SnapshotMetadata{
+			Index:     proto.Uint64(applied),
+			Term:      proto.Uint64(term),
+			ConfState: proto.Clone(m.confState).(*raftpb.ConfState),
+		},
+	}
+	return nil
 }

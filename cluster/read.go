@@ -100,6 +100,7 @@ func (m *Member) readIndex() error {
 }
 
 func (m *Member) readError(ctx context.Context, err error) error {
+	m.metrics.readIndexesFailed.Inc()
 	switch {
 	case m.ctx.Err() != nil || errors.Is(err, raft.ErrStopped):
 		return v3rpc.ErrStopped

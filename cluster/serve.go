@@ -18,13 +18,14 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"go.etcd.io/etcd/api/v3/version"
+	electiongw "go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb/gw"
+	lockgw "go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb/gw"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // Each client listener serves, as etcd's does, gRPC (HTTP/2) and plain HTTP
-// (HTTP/1.1): GET /health, /livez, /readyz, /version, and the JSON gateway to the gRPC
+// (HTTP/1.1): GET /health, /livez, /readyz, /version, /metrics, and the JSON gateway to the gRPC
 // API under /v3/ (as `curl -X POST .../v3/kv/range -d '{"key":"Zm9v"}'`).
 
 // httpStack is the HTTP side shared by the client listeners.
@@ -36,9 +37,11 @@ type httpStack struct {
 // newHTTPStack builds the HTTP handlers; the gateway dials the member's
 // first client URL.
 func (m *Member) newHTTPStack(ctx context.Context) (*httpStack, error) {
-	target := strings.TrimPrefix(m.clientURLs[0], "http://")
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	target, creds, err := m.clientDialOption(m.clientURLs[0], true)
+	if err != nil {
+		return nil, fmt.Errorf("connect JSON gateway: %w", err)
+	}
+	conn, err := grpc.NewClient(target, creds,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<31-1)))
 	if err != nil {
 		return nil, fmt.Errorf("connect JSON gateway to %s: %w", target, err)
@@ -52,6 +55,7 @@ func (m *Member) newHTTPStack(ctx context.Context) (*httpStack, error) {
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		gw.RegisterKVHandler, gw.RegisterWatchHandler, gw.RegisterLeaseHandler,
 		gw.RegisterClusterHandler, gw.RegisterMaintenanceHandler, gw.RegisterAuthHandler,
+		lockgw.RegisterLockHandler, electiongw.RegisterElectionHandler,
 	} {
 		if err := register(ctx, gwmux, conn); err != nil {
 			conn.Close()
@@ -59,14 +63,8 @@ func (m *Member) newHTTPStack(ctx context.Context) (*httpStack, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/health", m.serveHealth)
-	m.handleProbes(mux, "livez", []probe{{"serializable_read", m.readProbe(true)}})
-	m.handleProbes(mux, "readyz", []probe{
-		{"data_corruption", m.alarmProbe(pb.AlarmType_CORRUPT)},
-		{"linearizable_read", m.readProbe(false)},
-		{"non_learner", func(context.Context) error { return nil }},
-		{"serializable_read", m.readProbe(true)},
-	})
+	m.handleHealth(mux)
+	mux.Handle("/metrics", m.metrics.handler())
 	mux.HandleFunc("/version", serveVersion)
 	mux.Handle("/v3/", wsproxy.WebsocketProxy(gwmux,
 		// Streams (watch, keep-alive) arrive as websocket upgrades of GET.
@@ -86,6 +84,18 @@ func (m *Member) newHTTPStack(ctx context.Context) (*httpStack, error) {
 	}, nil
 }
 
+// handleHealth serves /health, /livez and /readyz on mux.
+func (m *Member) handleHealth(mux *http.ServeMux) {
+	mux.HandleFunc("/health", m.serveHealth)
+	m.handleProbes(mux, "livez", []probe{{"serializable_read", m.readProbe(true)}})
+	m.handleProbes(mux, "readyz", []probe{
+		{"data_corruption", m.alarmProbe(pb.AlarmType_CORRUPT)},
+		{"linearizable_read", m.readProbe(false)},
+		{"non_learner", func(context.Context) error { return nil }},
+		{"serializable_read", m.readProbe(true)},
+	})
+}
+
 // health is etcd's /health answer.
 type health struct {
 	Health string `json:"health"`
@@ -103,6 +113,11 @@ func (m *Member) serveHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	h := m.health(r)
 	b, _ := json.Marshal(h)
+	if h.Health == "true" {
+		m.metrics.healthSuccess.Inc()
+	} else {
+		m.metrics.healthFailures.Inc()
+	}
 	if h.Health != "true" {
 		http.Error(w, string(b), http.StatusServiceUnavailable)
 		return
@@ -229,13 +244,18 @@ func serveVersion(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveListener splits l between gRPC and HTTP and serves both until the
-// listener closes. Errors after the member began stopping are expected.
+// listener closes; over TLS for an https:// URL (serveTLS). Errors after
+// the member began stopping are expected.
 func (m *Member) serveListener(l net.Listener, hs *httpStack, run func(func() error)) cmux.CMux {
 	cm := cmux.New(l)
-	grpcL := cm.Match(cmux.HTTP2())
-	httpL := cm.Match(cmux.HTTP1())
-	run(func() error { return m.grpc.Serve(grpcL) })
-	run(func() error { return hs.srv.Serve(httpL) })
+	if m.isTLSListener(l) {
+		m.serveTLS(cm, hs, run)
+	} else {
+		grpcL := cm.Match(cmux.HTTP2())
+		httpL := cm.Match(cmux.HTTP1())
+		run(func() error { return m.grpc.Serve(grpcL) })
+		run(func() error { return hs.srv.Serve(httpL) })
+	}
 	run(cm.Serve)
 	return cm
 }
