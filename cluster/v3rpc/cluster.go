@@ -8,8 +8,13 @@ import (
 
 type clusterServer struct {
 	pb.UnimplementedClusterServer
-	b   Backend
-	hdr header
+	b Backend
+}
+
+// header is etcd's for the Cluster service: the member's IDs and term, and
+// no revision, since membership is not part of the keyspace.
+func (s *clusterServer) header() *pb.ResponseHeader {
+	return &pb.ResponseHeader{ClusterId: s.b.ClusterID(), MemberId: s.b.MemberID(), RaftTerm: s.b.Term()}
 }
 
 func (s *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
@@ -18,25 +23,44 @@ func (s *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest)
 			return nil, toGRPCError(err)
 		}
 	}
-	resp := &pb.MemberListResponse{Header: &pb.ResponseHeader{}, Members: s.b.Members()}
-	s.hdr.fill(resp.Header)
+	resp := &pb.MemberListResponse{Header: s.header(), Members: s.b.Members()}
 	return resp, nil
 }
 
-// Membership changes come with the peer transport.
-
-func (s *clusterServer) MemberAdd(context.Context, *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
-	return nil, errNotSupported("member add")
+func (s *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
+	added, members, err := s.b.AddMember(ctx, r.PeerURLs, r.IsLearner)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp := &pb.MemberAddResponse{Header: s.header(), Member: added, Members: members}
+	return resp, nil
 }
 
-func (s *clusterServer) MemberRemove(context.Context, *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
-	return nil, errNotSupported("member remove")
+func (s *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
+	members, err := s.b.RemoveMember(ctx, r.ID)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp := &pb.MemberRemoveResponse{Header: s.header(), Members: members}
+	return resp, nil
 }
 
-func (s *clusterServer) MemberUpdate(context.Context, *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
-	return nil, errNotSupported("member update")
+func (s *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
+	members, err := s.b.UpdateMember(ctx, r.ID, r.PeerURLs)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp := &pb.MemberUpdateResponse{Header: s.header(), Members: members}
+	return resp, nil
 }
 
-func (s *clusterServer) MemberPromote(context.Context, *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
-	return nil, errNotSupported("member promote")
+// MemberPromote runs on the leader, which alone knows whether the learner
+// has caught up; other members ask it.
+func (s *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
+	members, err := s.b.PromoteMember(ctx, r.ID)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp := &pb.MemberPromoteResponse{Header: s.header(), Members: members}
+	return resp, nil
 }

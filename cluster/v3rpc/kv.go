@@ -18,6 +18,14 @@ type kvServer struct {
 	b    Backend
 	hdr  header
 	opts Options
+	auth *authn
+}
+
+// authorizeRead checks a read served from this member's store (not through
+// Raft) as etcd's doSerialize does; the caller calls checkStale after
+// reading.
+func (s *kvServer) authorizeRead(ctx context.Context, r *pb.RangeRequest) error {
+	return s.b.Store().Auth().CheckRange(orEmpty(caller(ctx)), r.Key, r.RangeEnd)
 }
 
 func (s *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
@@ -29,7 +37,13 @@ func (s *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 			return nil, toGRPCError(err)
 		}
 	}
+	if err := s.authorizeRead(ctx, r); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.b.Store().Range(r)
+	if err == nil {
+		err = checkStale(s.b.Store(), caller(ctx))
+	}
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -58,6 +72,9 @@ func (s *kvServer) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServe
 		if err := s.b.LinearizableRead(stream.Context()); err != nil {
 			return toGRPCError(err)
 		}
+	}
+	if err := s.authorizeRead(stream.Context(), r); err != nil {
+		return toGRPCError(err)
 	}
 	st := s.b.Store()
 	send := func(resp *pb.RangeResponse) error {
@@ -189,17 +206,31 @@ func (s *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Co
 	if err != nil {
 		return nil, err
 	}
+	if r.Physical {
+		// As etcd: answer once the old revisions are gone from this
+		// member's backend, and that is committed.
+		if err := s.b.Store().WaitCompaction(ctx); err != nil {
+			return nil, toGRPCError(err)
+		}
+		if err := s.b.Store().Commit(); err != nil {
+			return nil, toGRPCError(err)
+		}
+	}
 	s.hdr.fill(resp.Header)
 	return resp, nil
 }
 
 // propose sends r through Raft and returns the applied response as T, with a
-// header, or the mapped error.
+// header, or the mapped error. The caller the auth interceptor found rides
+// in r's header: the store authorises r by it when it applies r.
 func propose[T interface {
 	proto.Message
 	GetHeader() *pb.ResponseHeader
 }](ctx context.Context, b Backend, r *pb.InternalRaftRequest) (T, error) {
 	var zero T
+	if ai := caller(ctx); ai != nil {
+		r.Header = &pb.RequestHeader{Username: ai.Username, AuthRevision: ai.Revision}
+	}
 	msg, err := b.Propose(ctx, r)
 	if err != nil {
 		return zero, toGRPCError(err)

@@ -6,8 +6,6 @@ import (
 	"io"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-
-	"github.com/tendkv/tend/store"
 )
 
 type leaseServer struct {
@@ -42,40 +40,16 @@ func (s *leaseServer) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest)
 	return resp, nil
 }
 
-// leaderRead makes a lease call safe to answer here: only the leader keeps
-// lease time, and it must have applied every grant committed so far.
-func leaderRead(ctx context.Context, b Backend) error {
-	switch b.Leader() {
-	case b.MemberID():
-	case 0:
-		return ErrNoLeader
-	default:
-		// Forwarding to the leader comes with the peer transport.
-		return ErrNotLeader
-	}
-	return b.LinearizableRead(ctx)
-}
+// Only the leader keeps lease time: a follower forwards TTL queries and
+// keep-alives to it.
 
 func (s *leaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
-	if err := leaderRead(ctx, s.b); err != nil {
+	resp, err := s.b.LeaseTimeToLive(ctx, r)
+	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	st := s.b.Store()
-	resp := &pb.LeaseTimeToLiveResponse{Header: &pb.ResponseHeader{}, ID: r.ID, TTL: -1}
-	l, ok := st.Lease(r.ID)
-	if ok {
-		ttl, err := st.Remaining(r.ID)
-		switch {
-		case errors.Is(err, store.ErrLeaseNotFound):
-		case err != nil:
-			return nil, toGRPCError(err)
-		default:
-			resp.TTL = ttl
-			resp.GrantedTTL = l.TTL
-			if r.Keys {
-				resp.Keys = l.Keys
-			}
-		}
+	if resp.Header == nil {
+		resp.Header = &pb.ResponseHeader{}
 	}
 	s.hdr.fill(resp.Header)
 	return resp, nil
@@ -104,13 +78,7 @@ func (s *leaseServer) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error
 		if err != nil {
 			return err
 		}
-		if err := leaderRead(stream.Context(), s.b); err != nil {
-			return toGRPCError(err)
-		}
-		ttl, err := s.b.Store().Renew(req.ID)
-		if errors.Is(err, store.ErrLeaseNotFound) {
-			ttl, err = 0, nil
-		}
+		ttl, err := s.b.LeaseRenew(stream.Context(), req.ID)
 		if err != nil {
 			return toGRPCError(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/api/v3/version"
 )
 
@@ -62,6 +61,7 @@ func (s *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*p
 		RaftAppliedIndex: s.b.AppliedIndex(),
 		DbSizeQuota:      s.opts.QuotaBackendBytes,
 		DowngradeInfo:    &pb.DowngradeInfo{},
+		IsLearner:        s.b.IsLearner(),
 	}
 	if resp.Leader == 0 {
 		resp.Errors = append(resp.Errors, ErrNoLeader.Error())
@@ -77,8 +77,18 @@ func (s *maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequ
 	if err := s.b.Store().Defragment(); err != nil {
 		return nil, toGRPCError(err)
 	}
-	resp := &pb.DefragmentResponse{Header: &pb.ResponseHeader{}}
-	s.hdr.fill(resp.Header)
+	// Etcd's answer carries no header.
+	return &pb.DefragmentResponse{}, nil
+}
+
+// Hash answers with a hash of the whole backend, for tests that compare
+// members.
+func (s *maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.HashResponse, error) {
+	h, rev, err := s.b.Store().Hash()
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp := &pb.HashResponse{Header: s.hdr.new(rev), Hash: h}
 	return resp, nil
 }
 
@@ -96,16 +106,11 @@ func (s *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*p
 }
 
 func (s *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
-	if s.b.Leader() != s.b.MemberID() {
-		return nil, rpctypes.ErrGRPCNotLeader
+	if err := s.b.MoveLeader(ctx, r.TargetID); err != nil {
+		return nil, toGRPCError(err)
 	}
-	if r.TargetID != s.b.MemberID() {
-		// Only one member for now: it already leads.
-		return nil, rpctypes.ErrGRPCBadLeaderTransferee
-	}
-	resp := &pb.MoveLeaderResponse{Header: &pb.ResponseHeader{}}
-	s.hdr.fill(resp.Header)
-	return resp, nil
+	// Etcd's answer carries no header.
+	return &pb.MoveLeaderResponse{}, nil
 }
 
 // snapshotChunk is how much of the backend one response carries.

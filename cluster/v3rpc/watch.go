@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tendkv/tend/auth"
 	"github.com/tendkv/tend/store"
 )
 
@@ -21,6 +22,7 @@ type watchServer struct {
 	b    Backend
 	hdr  header
 	opts Options
+	auth *authn
 }
 
 // Watch serves one client stream: a receive goroutine turns create, cancel
@@ -114,6 +116,12 @@ func (sw *streamWatch) create(c *pb.WatchCreateRequest) *pb.WatchResponse {
 			Created: true, Canceled: true, CancelReason: rpctypes.ErrCompacted.Error(),
 		}
 	}
+	if reason := sw.refusal(c); reason != "" {
+		return &pb.WatchResponse{
+			Header: sw.s.hdr.new(sw.s.b.Store().Rev()), WatchId: invalidWatchID,
+			Created: true, Canceled: true, CancelReason: reason,
+		}
+	}
 	end := c.RangeEnd
 	if len(end) == 0 {
 		end = nil
@@ -149,6 +157,27 @@ func (sw *streamWatch) create(c *pb.WatchCreateRequest) *pb.WatchResponse {
 		resp.CancelReason = err.Error()
 	}
 	return resp
+}
+
+// refusal is why the caller may not watch c's range ("" if it may), in the
+// words etcd cancels such a watch with. The caller's token is checked at
+// each create, as etcd does.
+func (sw *streamWatch) refusal(c *pb.WatchCreateRequest) string {
+	ai, err := sw.s.auth.info(sw.stream.Context())
+	if err == nil {
+		err = sw.s.b.Store().Auth().CheckRange(orEmpty(ai), c.Key, c.RangeEnd)
+	}
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, auth.ErrInvalidAuthToken):
+		return rpctypes.ErrGRPCInvalidAuthToken.Error()
+	case errors.Is(err, store.ErrAuthOldRevision):
+		return rpctypes.ErrGRPCAuthOldRevision.Error()
+	case errors.Is(err, store.ErrUserEmpty):
+		return rpctypes.ErrGRPCUserEmpty.Error()
+	}
+	return rpctypes.ErrGRPCPermissionDenied.Error()
 }
 
 // sendLoop sends until the stream fails, the receive side ends or the
