@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/tendkv/tend/cluster"
+	"github.com/tendkv/tend/cluster/clustertest"
+	"github.com/tendkv/tend/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -41,41 +44,36 @@ func newClient(t *testing.T, endpoint string) *clientv3.Client {
 // startEtcd runs a real one-member etcd, the oracle.
 func startEtcd(t *testing.T) backend {
 	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.Name = "oracle"
-	u, _ := url.Parse("http://127.0.0.1:0")
-	cfg.ListenClientUrls = []url.URL{*u}
-	cfg.AdvertiseClientUrls = []url.URL{*u}
-	cfg.ListenPeerUrls = []url.URL{*u}
-	cfg.AdvertisePeerUrls = []url.URL{*u}
-	cfg.InitialCluster = cfg.Name + "=" + u.String()
+	return startEtcdWith(t, nil)
+}
+
+// startEtcdWith runs the oracle with its configuration changed by change
+// (nil: etcd's defaults).
+func startEtcdWith(t *testing.T, change func(*embed.Config)) backend {
+	t.Helper()
 	// Fatal and panics only: etcd's Fatal exits the process right after
 	// logging, and that line is then the only clue.
 	lg, err := zap.NewProduction(zap.IncreaseLevel(zap.DPanicLevel))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg)
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatalf("start embedded etcd: %v", err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(20 * time.Second):
-		t.Fatal("embedded etcd not ready within 20s")
-	}
-	return backend{name: "etcd", cli: newClient(t, e.Clients[0].Addr().String())}
+	e := etcdtest.StartT(t, etcdtest.Config{Dir: t.TempDir(), Logger: lg, Change: change})
+	return backend{name: "etcd", cli: newClient(t, etcdtest.ClientAddr(e))}
 }
 
 // startTend runs a one-member tend cluster with etcd's default limits.
 func startTend(t *testing.T) backend {
 	t.Helper()
+	return startTendWith(t, nil)
+}
+
+// startTendWith runs a one-member tend cluster with its configuration
+// changed by change (nil: the defaults).
+func startTendWith(t *testing.T, change func(*cluster.Config)) backend {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	m, err := cluster.StartMember(ctx, cluster.Config{
+	cfg := cluster.Config{
 		Name:                     "tend",
 		DataDir:                  t.TempDir(),
 		ListenClientURLs:         []string{"http://127.0.0.1:0"},
@@ -84,7 +82,11 @@ func startTend(t *testing.T) backend {
 		// Errors only, to stderr: raft's Fatal exits the process right
 		// after logging, and that line is then the only clue.
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-	})
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	m, err := cluster.StartMember(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start tend member (cluster.StartMember): %v", err)
 	}
@@ -104,4 +106,26 @@ func startTend(t *testing.T) backend {
 		t.Fatal(err)
 	}
 	return backend{name: "tend", cli: newClient(t, u.Host)}
+}
+
+// startTendCluster runs an n-member tend cluster in-process and returns a
+// backend reached through a follower, so every write is forwarded to the
+// leader and every linearizable read takes a ReadIndex round.
+func startTendCluster(t *testing.T, n int) backend {
+	t.Helper()
+	ms := clustertest.StartN(t, n, func(cfg *cluster.Config) {
+		cfg.HeartbeatInterval = 20 * time.Millisecond
+		cfg.ElectionTimeout = time.Second // etcd's: the minimum lease TTL follows it
+	})
+	for _, m := range ms {
+		if m.Leader() != m.MemberID() {
+			u, err := url.Parse(m.ClientURLs()[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return backend{name: fmt.Sprintf("tend (%d members, through a follower)", n), cli: newClient(t, u.Host)}
+		}
+	}
+	t.Fatal("no follower found")
+	return backend{}
 }

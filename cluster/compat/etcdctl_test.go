@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendkv/tend/internal/freeport"
 	"github.com/tendkv/tend/internal/testenv"
 )
 
@@ -44,16 +45,6 @@ func buildTend(t *testing.T) string {
 	return tendBin
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // server is a member process: `tend server` or a real etcd, with etcd's
 // flags.
 type server struct {
@@ -64,7 +55,7 @@ type server struct {
 
 func startServer(t *testing.T, name string, argv ...string) server {
 	t.Helper()
-	client, peer := freePort(t), freePort(t)
+	client, peer := freeport.Addr(t), freeport.Addr(t)
 	args := append(argv[1:],
 		"--name", name,
 		"--data-dir", filepath.Join(t.TempDir(), name+".etcd"),
@@ -222,9 +213,12 @@ func runBounded(cmd *exec.Cmd, limit time.Duration) error {
 }
 
 var (
-	jsonIDs  = regexp.MustCompile(`"(cluster_id|member_id|raft_term)":\d+`)
-	tookRE   = regexp.MustCompile(`took = \S+`)
-	statusRE = regexp.MustCompile(`(?m)^(EP), \S+, ([^,]*), ([^,]*), [^,]+, [^,]+, \d+%, [^,]+, (true|false), (true|false), \d+, \d+, \d+,`)
+	jsonIDs = regexp.MustCompile(`"(cluster_id|member_id|raft_term)":\d+`)
+	tookRE  = regexp.MustCompile(`took = \S+`)
+	// A live lease's remaining seconds depend on when each server was
+	// asked; an expired lease's -1 does not.
+	remainingRE = regexp.MustCompile(`remaining\([1-9]\d*s\)`)
+	statusRE    = regexp.MustCompile(`(?m)^(EP), \S+, ([^,]*), ([^,]*), [^,]+, [^,]+, \d+%, [^,]+, (true|false), (true|false), \d+, \d+, \d+,`)
 	// Table cells are padded to the widest value; IDs differ in width.
 	tableRE = regexp.MustCompile(`[─ ]+`)
 	// A status table row: sizes, term and indexes differ legitimately.
@@ -244,6 +238,7 @@ func (r *ctlRunner) normalize(s string) string {
 	}
 	s = jsonIDs.ReplaceAllString(s, `"$1":0`)
 	s = tookRE.ReplaceAllString(s, "took = T")
+	s = remainingRE.ReplaceAllString(s, "remaining(Ns)")
 	s = statusRE.ReplaceAllString(s, "$1, MEMBER, $2, $3, SIZE, SIZE, PCT, QUOTA, $4, $5, TERM, INDEX, INDEX,")
 	if strings.Contains(s, "│") {
 		s = tableRE.ReplaceAllStringFunc(s, func(m string) string {

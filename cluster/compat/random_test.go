@@ -209,6 +209,10 @@ func TestRandomMatchesEtcd(t *testing.T) {
 	oracle := newEnv(startEtcd(t))
 	tend := newEnv(startTend(t))
 	differ(t, oracle, tend, steps)
+	// The same history through a follower of a three-member cluster.
+	oracle3 := newEnv(startEtcd(t))
+	tend3 := newEnv(startTendCluster(t, 3))
+	differ(t, oracle3, tend3, steps)
 }
 
 // watchAll replays the history still kept (after the last compaction) up to
