@@ -31,8 +31,11 @@
 //	keyOrDefault "/k" "d" value, or "d" when missing
 //	exists "/k"           whether the key exists (alias keyExists)
 //	ls "/p"               direct children that have values, as []Pair
-//	                      (Key: full key, Rel: child name, Value) — like
-//	                      consul-template's ls, not confd's (names only)
+//	                      (Key: full key, Rel: child name, Value), as
+//	                      consul-template's ls; a Pair prints as its Rel,
+//	                      so {{ range ls "/p" }}{{ . }}{{ end }} prints the
+//	                      names as confd's ls does (confd also names the
+//	                      children that are folders: lsdir lists those)
 //	lsdir "/p"            names of the children that have children (confd)
 //	kvs "/p"              every pair under the prefix, sorted, as []Pair
 //	                      (Rel: key relative to the prefix) — what

@@ -24,6 +24,11 @@ type Pair struct {
 	Value string
 }
 
+// String is Rel, so that a pair printed as it is shows the child's name:
+// confd's `{{ range ls "/p" }}{{ . }}{{ end }}` lists names, while
+// consul-template's .Key and .Value keep working on the same pairs.
+func (p Pair) String() string { return p.Rel }
+
 var (
 	baseOnce sync.Once
 	baseMap  template.FuncMap

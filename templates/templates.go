@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"text/template"
+	"text/template/parse"
 )
 
 // View is a read-only keyspace at one revision (the agent implements it with
@@ -73,7 +74,89 @@ func Parse(name, text string, opts Options) (*Template, error) {
 	if _, err := t.Parse(text); err != nil {
 		return nil, parseError(name, err)
 	}
-	return &Template{name: name, opts: opts, tmpl: t}, nil
+	lean, err := leanCopy(t, opts)
+	if err != nil {
+		return nil, parseError(name, err)
+	}
+	return &Template{name: name, opts: opts, tmpl: lean}, nil
+}
+
+// leanCopy returns a template holding t's parse trees but only the
+// functions they call. text/template copies the whole function map (sprig's
+// two hundred functions) into every template and every clone of it; with
+// a hundred templates that copy was most of the agent's heap.
+func leanCopy(t *template.Template, opts Options) (*template.Template, error) {
+	used := map[string]bool{}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			calledFuncs(tt.Tree.Root, used)
+		}
+	}
+	base := baseFuncs()
+	funcs := template.FuncMap{}
+	for name := range used {
+		if f, ok := base[name]; ok {
+			funcs[name] = f
+		}
+	}
+	lean := template.New(t.Name()).Funcs(funcs)
+	if opts.ErrorOnMissingKey {
+		lean.Option("missingkey=error")
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil {
+			continue
+		}
+		if _, err := lean.AddParseTree(tt.Name(), tt.Tree); err != nil {
+			return nil, err
+		}
+	}
+	return lean, nil
+}
+
+// calledFuncs adds the names of the functions that n and the nodes under it
+// call to used.
+func calledFuncs(n parse.Node, used map[string]bool) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			calledFuncs(c, used)
+		}
+	case *parse.ActionNode:
+		calledFuncs(n.Pipe, used)
+	case *parse.IfNode:
+		calledBranch(&n.BranchNode, used)
+	case *parse.RangeNode:
+		calledBranch(&n.BranchNode, used)
+	case *parse.WithNode:
+		calledBranch(&n.BranchNode, used)
+	case *parse.TemplateNode:
+		calledFuncs(n.Pipe, used)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Cmds {
+			calledFuncs(c, used)
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			calledFuncs(a, used)
+		}
+	case *parse.ChainNode:
+		calledFuncs(n.Node, used)
+	case *parse.IdentifierNode:
+		used[n.Ident] = true
+	}
+}
+
+func calledBranch(b *parse.BranchNode, used map[string]bool) {
+	calledFuncs(b.Pipe, used)
+	calledFuncs(b.List, used)
+	calledFuncs(b.ElseList, used)
 }
 
 // Name returns the name the template was parsed with.
