@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -25,6 +26,17 @@ type Options struct {
 	// Supervisor runs the configured processes. When nil, New makes one and
 	// Close stops its processes.
 	Supervisor *process.Supervisor
+	// Rand draws the splay delays. Nil uses a randomly seeded source; tests
+	// pass a seeded one to know the delays in advance. Only the agent's
+	// loop uses it.
+	Rand *rand.Rand
+	// Idle, when set, runs beside the loop each time the agent has given
+	// the memory of a burst of work back to the OS (once per burst, a
+	// second after it). tend agent passes exepages.Release, so that an idle
+	// agent also drops the pages of its binary the burst mapped in; a
+	// program whose binary serves busier work (tend dev, with the store in
+	// the same process) leaves it nil.
+	Idle func()
 }
 
 // Agent keeps one host's files in step with the keyspace. Build it with New,
@@ -36,10 +48,23 @@ type Agent struct {
 	procs      *process.Supervisor
 	ownsProcs  bool
 	reload     chan *config.Config
+	rand       *rand.Rand
+	idle       func() // nil: nothing to do when idle
+	started    time.Time
+	// changed gets a token (without blocking) whenever a template's or a
+	// service's status is set, for the status publisher.
+	changed chan struct{}
 
-	mu     sync.Mutex
-	cfg    *config.Config    // the configuration in use
-	status map[string]Status // per template name
+	metrics *metrics
+
+	mu       sync.Mutex
+	cfg      *config.Config           // the configuration in use
+	status   map[string]Status        // per template name
+	services map[string]ServiceStatus // per service name
+	// pending and pendingEnv name the templates and process environments
+	// that have not rendered once yet, as the loop last said.
+	pending, pendingEnv []string
+	telemetryAddr       string // where the telemetry listener is; empty when none
 }
 
 // New builds an agent for cfg, a validated configuration.
@@ -49,12 +74,28 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		log:       opts.Logger,
 		procs:     opts.Supervisor,
 		reload:    make(chan *config.Config, 1),
+		rand:      opts.Rand,
+		idle:      opts.Idle,
+		started:   time.Now(),
+		changed:   make(chan struct{}, 1),
 		cfg:       cfg,
 		status:    map[string]Status{},
+		services:  map[string]ServiceStatus{},
 		ownsProcs: opts.Supervisor == nil,
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
+	}
+	for _, t := range cfg.Templates {
+		a.pending = append(a.pending, t.Name)
+	}
+	for _, p := range cfg.Processes {
+		if p.EnvPrefix != "" {
+			a.pendingEnv = append(a.pendingEnv, p.Name)
+		}
+	}
+	if a.rand == nil {
+		a.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	if a.client == nil {
 		c, err := Dial(cfg.Store)
@@ -66,6 +107,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if a.procs == nil {
 		a.procs = process.NewSupervisor(a.log)
 	}
+	a.metrics = newMetrics(a)
 	return a, nil
 }
 
@@ -111,10 +153,11 @@ func (a *Agent) Config() *config.Config {
 	return a.cfg
 }
 
-// Run watches, renders and applies until ctx is done, and returns nil then.
-// It returns an error only when it cannot start (e.g. a template source
-// folder cannot be watched). Store outages never end it: the files keep
-// their last good content and the agent retries.
+// Run watches, renders and applies, and keeps the configured services
+// registered, until ctx is done; then it deregisters the services and
+// returns nil. It returns an error only when it cannot start (e.g. a
+// template source folder cannot be watched). Store outages never end it:
+// the files keep their last good content and the agent retries.
 func (a *Agent) Run(ctx context.Context) error {
 	l := newLoop(a, a.Config())
 	return l.run(ctx)
@@ -126,13 +169,24 @@ type Status struct {
 	Destination string `json:"destination"`
 	// Revision is the store revision the file on disk was rendered at.
 	Revision int64 `json:"revision"`
-	// AppliedAt is when the file was last replaced.
-	AppliedAt time.Time `json:"applied_at"`
+	// AppliedAt is when the file was last replaced; zero (and left out of
+	// the JSON) until it was.
+	AppliedAt time.Time `json:"applied_at,omitzero"`
 	// Outcome of the last attempt: applied, unchanged, render-failed,
 	// check-failed, write-failed, hook-failed, rolled-back, rejected.
 	Outcome string `json:"outcome"`
 	// Error is the last attempt's error, if it failed.
 	Error string `json:"error,omitempty"`
+}
+
+// Failed reports whether the last attempt failed: the file on disk is
+// older than what the store holds, or was rolled back.
+func (s Status) Failed() bool {
+	switch s.Outcome {
+	case "render-failed", "check-failed", "write-failed", "hook-failed", "rolled-back", "rejected":
+		return true
+	}
+	return false
 }
 
 // Status returns the status of every template, sorted by name.
@@ -155,6 +209,16 @@ func (a *Agent) setStatus(name string, update func(*Status)) {
 	s.Template = name
 	update(&s)
 	a.status[name] = s
+	a.metrics.status(s)
+	a.notifyLocked()
+}
+
+// notifyLocked tells the status publisher that a status was set.
+func (a *Agent) notifyLocked() {
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
 }
 
 // revision is the revision template name's file was last rendered at.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,26 +303,35 @@ template "blocked" {
 	})
 }
 
-// A missing key keeps the last good file and names the key; its arrival
-// renders the file.
+// By default a missing key keeps the last good file and names the key in
+// the status and the log; its arrival renders the file. With
+// error_on_missing_key = false the key reads as "".
 func TestMissingKeyKeepsFile(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s server) {
 		h := startAgent(t, s.URL(), s.URL(), `
 template "m" {
-  contents             = "v={{ key \"/miss/v\" }}\n"
-  destination          = "m.conf"
-  error_on_missing_key = true
+  contents    = "v={{ key \"/miss/v\" }} opt={{ keyOrDefault \"/miss/opt\" \"none\" }}\n"
+  destination = "m.conf"
 }
-`, map[string]string{"m.conf": "old\n"})
-		waitFor(t, "render failure", 10*time.Second, func() bool { return h.logs.count("render failed", "template=m") >= 2 })
+template "lenient" {
+  contents             = "v={{ key \"/miss/v\" }}\n"
+  destination          = "lenient.conf"
+  error_on_missing_key = false
+}
+`, map[string]string{"m.conf": "old\n", "lenient.conf": "old\n"})
+		waitFor(t, "render failure", 10*time.Second, func() bool {
+			return h.logs.count("render failed", "template=m", "missing-keys=/miss/v") >= 2
+		})
 		if st := h.status("m"); st.Outcome != "render-failed" || !strings.Contains(st.Error, "missing key /miss/v") {
 			t.Errorf("status = %+v, want render-failed naming /miss/v", st)
 		}
 		if got := h.read("m.conf"); got != "old\n" {
 			t.Fatalf("m.conf = %q, want the old file kept", got)
 		}
+		h.waitFile("lenient.conf", "v=\n")
 		h.put("/miss/v", "1")
-		h.waitFile("m.conf", "v=1\n")
+		h.waitFile("m.conf", "v=1 opt=none\n")
+		h.waitFile("lenient.conf", "v=1\n")
 	})
 }
 
@@ -416,4 +426,265 @@ template "fast" {
 			t.Errorf("slow = %q right after the change; its 30s wait was not kept", got)
 		}
 	})
+}
+
+// A template reading one prefix renders from the agent's mirror of it
+// (the watch's events applied to a copy, no read from the store): random
+// txns of puts and deletes under the prefix reach the file whole, and the
+// last state is exactly the store's.
+func TestMirrorFollowsTxns(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+template "m" {
+  contents    = "{{ range ls \"/mir/\" }}{{ .Rel }}={{ .Value }};{{ end }}"
+  destination = "m"
+}
+`, nil)
+		h.waitFile("m", "")
+		stop := make(chan struct{})
+		var bad []string
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b, err := os.ReadFile(h.path("m"))
+				if err != nil {
+					bad = append(bad, "read: "+err.Error())
+					continue
+				}
+				// Every txn gives all the keys it leaves one value.
+				var vals []string
+				for _, kv := range strings.Split(strings.TrimSuffix(string(b), ";"), ";") {
+					if _, v, ok := strings.Cut(kv, "="); ok {
+						vals = append(vals, v)
+					}
+				}
+				for _, v := range vals {
+					if v != vals[0] {
+						bad = append(bad, string(b))
+						break
+					}
+				}
+			}
+		}()
+		rng := rand.New(rand.NewPCG(3, 4))
+		for i := 0; i < 200; i++ {
+			v := fmt.Sprint(i)
+			// Each key, in a random order, takes the txn's value or goes.
+			var ops []clientv3.Op
+			for _, k := range rng.Perm(6) {
+				key := fmt.Sprintf("/mir/%d", k)
+				if rng.IntN(3) == 0 {
+					ops = append(ops, clientv3.OpDelete(key))
+				} else {
+					ops = append(ops, clientv3.OpPut(key, v))
+				}
+			}
+			if _, err := h.cli.Txn(context.Background()).Then(ops...).Commit(); err != nil {
+				t.Fatalf("txn %d: %v", i, err)
+			}
+			if i%10 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		resp, err := h.cli.Get(context.Background(), "/mir/", clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want strings.Builder
+		for _, kv := range resp.Kvs {
+			fmt.Fprintf(&want, "%s=%s;", strings.TrimPrefix(string(kv.Key), "/mir/"), kv.Value)
+		}
+		h.waitFile("m", want.String())
+		waitFor(t, "the status to show the last revision", 5*time.Second, func() bool { return h.status("m").Revision == resp.Header.Revision })
+		close(stop)
+		wg.Wait()
+		if len(bad) > 0 {
+			t.Fatalf("%d reads saw a half-applied txn, e.g. %q", len(bad), bad[0])
+		}
+		if h.logs.count("rendered from the mirror", "template=m") == 0 {
+			t.Errorf("no render came from the mirror; the test did not test it")
+		}
+	})
+}
+
+// The health gate can be an HTTP URL: a change after which the app
+// answers unhealthy is rolled back, a healthy one stays. Its deadline
+// bounds the whole gate, however many retries are allowed, and also a
+// probe the app never answers.
+func TestHealthGateHTTPAndDeadline(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		var dest atomic.Pointer[string]
+		var probes atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			probes.Add(1)
+			p := dest.Load()
+			if p == nil {
+				// The harness's folder is not known yet: this is the
+				// first apply, of the healthy default.
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			b, _ := os.ReadFile(*p)
+			switch {
+			case strings.HasPrefix(string(b), "fine"):
+				w.WriteHeader(http.StatusOK)
+			case strings.HasPrefix(string(b), "hang"):
+				<-r.Context().Done() // never answers; the gate's deadline ends it
+			default:
+				http.Error(w, "unhealthy: "+string(b), http.StatusServiceUnavailable)
+			}
+		}))
+		defer srv.Close()
+		h := startAgent(t, s.URL(), s.URL(), `
+template "svc" {
+  contents    = "{{ keyOrDefault \"/hh/v\" \"fine-0\" }}"
+  destination = "svc.conf"
+}
+health {
+  http     = "`+srv.URL+`/health"
+  retries  = 2000
+  interval = "10ms"
+  deadline = "500ms"
+}
+`, nil)
+		p := h.path("svc.conf")
+		dest.Store(&p)
+		h.waitFile("svc.conf", "fine-0")
+		waitFor(t, "fine-0 accepted by the gate", 10*time.Second, func() bool { return h.logs.count("health check passed") > 0 })
+
+		good := "fine-0"
+		for i, bad := range []string{"sick", "hang"} {
+			before := probes.Load()
+			start := time.Now()
+			h.put("/hh/v", bad)
+			// 2000 tries 10ms apart would take 20s: only the deadline
+			// ends the gate within the wait.
+			waitFor(t, bad+" rolled back", 10*time.Second, func() bool { return h.status("svc").Outcome == "rolled-back" })
+			took := time.Since(start)
+			if got := h.read("svc.conf"); got != good {
+				t.Fatalf("svc.conf = %q after the %s change was refused, want %s", got, bad, good)
+			}
+			if st := h.status("svc"); !strings.Contains(st.Error, "deadline 500ms passed") {
+				t.Errorf("%s: status error %q, want it to name the deadline", bad, st.Error)
+			}
+			n := probes.Load() - before
+			if bad == "sick" && n < 2 {
+				t.Errorf("%s: %d probes, want the gate to retry until its deadline", bad, n)
+			}
+			if bad == "hang" && n != 1 {
+				t.Errorf("%s: %d probes, want one, which the deadline ended", bad, n)
+			}
+			t.Logf("%s: rolled back after %s and %d probes", bad, took.Round(time.Millisecond), n)
+
+			good = "fine-" + itoa(i+1)
+			passed := h.logs.count("health check passed")
+			h.put("/hh/v", good)
+			h.waitFile("svc.conf", good)
+			// The gate's probe ends before the next phase counts probes.
+			waitFor(t, good+" accepted by the gate", 10*time.Second, func() bool { return h.logs.count("health check passed") > passed })
+			if st := h.status("svc"); st.Outcome != "applied" {
+				t.Fatalf("status after %s = %+v, want applied", good, st)
+			}
+		}
+	})
+}
+
+// With rollback = false a failing hook leaves the new file in place and
+// reports the change as not accepted.
+func TestRollbackOffKeepsNewFile(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+rollback = false
+template "a" {
+  contents    = "{{ keyOrDefault \"/rbo/v\" \"fine-0\" }}"
+  destination = "a.conf"
+  on_change   = ["verify"]
+}
+hook "verify" {
+  exec {
+    command = ["grep", "-q", "fine", "a.conf"]
+    dir     = "."
+  }
+}
+`, nil)
+		h.waitFile("a.conf", "fine-0")
+		rev := h.put("/rbo/v", "bad")
+		// The status is set before the line is logged.
+		waitFor(t, "the hook failure", 10*time.Second, func() bool {
+			return h.logs.count("rollback is off", "templates=a", "outcome=hook-failed") > 0
+		})
+		if st := h.status("a"); st.Outcome != "hook-failed" {
+			t.Errorf("status = %+v, want hook-failed", st)
+		}
+		if got := h.read("a.conf"); got != "bad" {
+			t.Fatalf("a.conf = %q, want the new content kept with rollback off", got)
+		}
+		if st := h.status("a"); st.Revision != rev || !strings.Contains(st.Error, "grep") {
+			t.Errorf("status = %+v, want revision %d on disk and the hook's command named", st, rev)
+		}
+		if n := h.logs.count("rollback is off", "templates=a", "outcome=hook-failed"); n != 1 {
+			t.Errorf("%d rollback-off lines, want 1", n)
+		}
+		if n := h.logs.count("rolled back"); n != 0 {
+			t.Errorf("%d rolled back lines with rollback off", n)
+		}
+		h.put("/rbo/v", "fine-1")
+		h.waitFile("a.conf", "fine-1")
+	})
+}
+
+// The hooks of a change set run once every file of the set is written:
+// the hook named by the first template sees the new content of all three.
+func TestHooksRunAfterWholeChangeSet(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		h := startAgent(t, s.URL(), s.URL(), `
+template "a" {
+  contents    = "{{ keyOrDefault \"/set/v\" \"0\" }}"
+  destination = "a"
+  on_change   = ["seen"]
+}
+template "b" {
+  contents    = "{{ keyOrDefault \"/set/v\" \"0\" }}"
+  destination = "b"
+}
+template "c" {
+  contents    = "{{ keyOrDefault \"/set/v\" \"0\" }}"
+  destination = "c"
+  on_change   = ["seen"]
+}
+hook "seen" {
+  exec {
+    command = ["sh", "-c", "echo \"$(cat a) $(cat b) $(cat c)\" >> seen.log"]
+    dir     = "."
+  }
+}
+`, nil)
+		want := []string{"0 0 0"}
+		waitFor(t, "the first hook run", 10*time.Second, func() bool { return len(h.seen()) == 1 })
+		for i := 1; i <= 5; i++ {
+			v := itoa(i)
+			h.put("/set/v", v)
+			want = append(want, v+" "+v+" "+v)
+			waitFor(t, "hook run "+v, 10*time.Second, func() bool { return len(h.seen()) == len(want) })
+		}
+		if got := h.seen(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("the hook saw\n%s\nwant\n%s\n(each line: a, b and c when it ran)", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// seen returns the lines of seen.log.
+func (h *harness) seen() []string {
+	b, err := os.ReadFile(h.path("seen.log"))
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }

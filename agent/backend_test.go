@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tendkv/tend/cluster"
+	"github.com/tendkv/tend/internal/freeport"
 )
 
 // server is a store the agent runs against in tests: an embedded real etcd
@@ -46,16 +49,6 @@ func forEachBackend(t *testing.T, f func(t *testing.T, s server)) {
 	}
 }
 
-func freeURL(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return "http://" + l.Addr().String()
-}
-
 // etcdServer is an embedded etcd behind a proxy: Stop cuts the proxy
 // first, so etcd's graceful close does not wait 5s for the agent's watch
 // streams, and to the agent it is the same as a killed server.
@@ -67,7 +60,8 @@ type etcdServer struct {
 }
 
 func startEtcd(t testing.TB) server {
-	s := &etcdServer{dir: t.TempDir(), client: freeURL(t), peer: freeURL(t)}
+	// Port 0 for the peer listener: a one-member etcd never dials it.
+	s := &etcdServer{dir: t.TempDir(), client: freeport.URL(t), peer: "http://127.0.0.1:0"}
 	s.Start(t)
 	s.px = startProxy(t, s.client)
 	t.Cleanup(s.Stop)
@@ -78,11 +72,23 @@ func (s *etcdServer) URL() string { return s.px.URL() }
 
 func (s *etcdServer) Start(t testing.TB) {
 	t.Helper()
+	e := runEtcd(t, etcdConfig(s.dir, s.client, s.peer))
+	s.mu.Lock()
+	s.e = e
+	s.mu.Unlock()
+	if s.px != nil {
+		s.px.setDown(false)
+	}
+}
+
+// etcdConfig is the configuration of a one-member embedded etcd in dir,
+// serving clients on client and its peer port on peer.
+func etcdConfig(dir, client, peer string) *embed.Config {
 	cfg := embed.NewConfig()
 	cfg.Name = "etcd"
-	cfg.Dir = s.dir
-	cu, _ := url.Parse(s.client)
-	pu, _ := url.Parse(s.peer)
+	cfg.Dir = dir
+	cu, _ := url.Parse(client)
+	pu, _ := url.Parse(peer)
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
@@ -90,6 +96,12 @@ func (s *etcdServer) Start(t testing.TB) {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.TickMs = 10
 	cfg.ElectionMs = 100
+	return cfg
+}
+
+// runEtcd starts an embedded etcd and waits until it serves.
+func runEtcd(t testing.TB, cfg *embed.Config) *embed.Etcd {
+	t.Helper()
 	var e *embed.Etcd
 	var err error
 	// The port may linger for a moment after a stop.
@@ -109,12 +121,7 @@ func (s *etcdServer) Start(t testing.TB) {
 		e.Close()
 		t.Fatal("etcd not ready within 10s")
 	}
-	s.mu.Lock()
-	s.e = e
-	s.mu.Unlock()
-	if s.px != nil {
-		s.px.setDown(false)
-	}
+	return e
 }
 
 func (s *etcdServer) Stop() {
@@ -135,34 +142,36 @@ type tendServer struct {
 }
 
 func startTend(t testing.TB) server {
-	s := &tendServer{dir: t.TempDir(), client: freeURL(t), peer: freeURL(t)}
-	s.Start(t)
+	// The peer URL is advertised, never dialled (one member), so nothing
+	// listens on it and no other program can take it first.
+	s := &tendServer{dir: t.TempDir(), peer: "http://127.0.0.1:12380"}
+	// The client port must stay the same across restarts (agents keep its
+	// URL); the first start takes another when it was taken meanwhile.
+	for attempt := 1; ; attempt++ {
+		s.client = freeport.URL(t)
+		m, err := s.start()
+		if err == nil {
+			s.setReady(t, m)
+			break
+		}
+		if attempt == 4 || !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("start tend member: %v", err)
+		}
+	}
 	t.Cleanup(s.Stop)
 	return s
 }
 
 func (s *tendServer) URL() string { return s.client }
 
+// Start starts the member again, on the same client port.
 func (s *tendServer) Start(t testing.TB) {
 	t.Helper()
-	lvl := slog.LevelError
-	if os.Getenv("TEND_TEST_LOG") != "" {
-		lvl = slog.LevelDebug
-	}
-	cfg := cluster.Config{
-		Name:                     "tend",
-		DataDir:                  s.dir,
-		ListenClientURLs:         []string{s.client},
-		ListenPeerURLs:           []string{s.peer},
-		InitialAdvertisePeerURLs: []string{s.peer},
-		HeartbeatInterval:        10 * time.Millisecond,
-		ElectionTimeout:          100 * time.Millisecond,
-		Logger:                   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})),
-	}
 	var m *cluster.Member
 	var err error
+	// The port may linger for a moment after a stop.
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		m, err = cluster.StartMember(context.Background(), cfg)
+		m, err = s.start()
 		if err == nil || time.Now().After(deadline) {
 			break
 		}
@@ -171,6 +180,30 @@ func (s *tendServer) Start(t testing.TB) {
 	if err != nil {
 		t.Fatalf("start tend member: %v", err)
 	}
+	s.setReady(t, m)
+}
+
+func (s *tendServer) start() (*cluster.Member, error) {
+	lvl := slog.LevelError
+	if os.Getenv("TEND_TEST_LOG") != "" {
+		lvl = slog.LevelDebug
+	}
+	cfg := cluster.Config{
+		Name:                     "tend",
+		DataDir:                  s.dir,
+		ListenClientURLs:         []string{s.client},
+		ListenPeerURLs:           []string{"http://127.0.0.1:0"},
+		InitialAdvertisePeerURLs: []string{s.peer},
+		HeartbeatInterval:        10 * time.Millisecond,
+		ElectionTimeout:          100 * time.Millisecond,
+		Logger:                   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})),
+	}
+	return cluster.StartMember(context.Background(), cfg)
+}
+
+// setReady waits until m serves and makes it the server's member.
+func (s *tendServer) setReady(t testing.TB, m *cluster.Member) {
+	t.Helper()
 	select {
 	case <-m.ReadyNotify():
 	case <-m.Done():
@@ -214,6 +247,7 @@ type proxy struct {
 	mu     sync.Mutex
 	down   bool
 	conns  map[net.Conn]bool
+	served int // connections let through
 	wg     sync.WaitGroup
 }
 
@@ -260,6 +294,7 @@ func (p *proxy) serve(c net.Conn) {
 		return
 	}
 	p.conns[c], p.conns[up] = true, true
+	p.served++
 	p.mu.Unlock()
 	pipe := func(dst, src net.Conn) {
 		defer p.wg.Done()
@@ -270,6 +305,13 @@ func (p *proxy) serve(c net.Conn) {
 	p.wg.Add(2)
 	go pipe(up, c)
 	go pipe(c, up)
+}
+
+// connections returns how many connections the proxy let through.
+func (p *proxy) connections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.served
 }
 
 // setDown cuts every connection and refuses new ones (true), or lets

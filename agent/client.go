@@ -1,15 +1,14 @@
 package agent
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/tendkv/tend/agent/config"
+	"github.com/tendkv/tend/certs"
 )
 
 // Dial connects a clientv3 client to the store the configuration names.
@@ -22,26 +21,19 @@ func Dial(s config.Store) (*clientv3.Client, error) {
 		Logger:      zap.NewNop(),
 	}
 	if s.TLS != nil {
-		tc := &tls.Config{ServerName: s.TLS.ServerName, MinVersion: tls.VersionTLS12}
-		if s.TLS.CAFile != "" {
-			pem, err := os.ReadFile(s.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("read store tls ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("read store tls ca_file %s: no PEM certificate in it (point it at the CA's .pem)", s.TLS.CAFile)
-			}
-			tc.RootCAs = pool
+		// Certificate, key and CA are read again when their files change,
+		// for the next connection: a rotated client certificate is used
+		// without a restart.
+		src, err := certs.Load(certs.Files{CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile, CAFile: s.TLS.CAFile}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("store tls: %w", err)
 		}
-		if s.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(s.TLS.CertFile, s.TLS.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("load store tls cert_file/key_file: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		cc.TLS = src.ClientConfig(true)
+		if s.TLS.ServerName != "" {
+			// gRPC verifies the name in the call's authority (the
+			// endpoint's host) and ignores tls.Config.ServerName.
+			cc.DialOptions = append(cc.DialOptions, grpc.WithAuthority(s.TLS.ServerName))
 		}
-		cc.TLS = tc
 	}
 	c, err := clientv3.New(cc)
 	if err != nil {

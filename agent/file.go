@@ -111,7 +111,8 @@ func (s *staged) check(ctx context.Context, t *config.Template) error {
 }
 
 // commit keeps the current destination as <destination>.bak when backup is
-// set, renames the staged file over the destination and fsyncs the folder.
+// set and renames the staged file over the destination. The caller fsyncs
+// the folder (syncDir, or the loop's syncer) to make the rename durable.
 func (s *staged) commit(backup bool) error {
 	if backup {
 		if err := keepBackup(s.dest); err != nil {
@@ -123,7 +124,7 @@ func (s *staged) commit(backup bool) error {
 		s.discard()
 		return fmt.Errorf("replace %s: %w", s.dest, err)
 	}
-	return syncDir(filepath.Dir(s.dest))
+	return nil
 }
 
 // discard removes the staged file.
@@ -204,5 +205,5 @@ func (d onDisk) restore(t *config.Template) error {
 	if err := s.commit(false); err != nil {
 		return fmt.Errorf("roll back: %w", err)
 	}
-	return nil
+	return syncDir(filepath.Dir(t.Destination))
 }

@@ -127,5 +127,8 @@ func BenchmarkStageCommit(b *testing.B) {
 		if err := s.commit(false); err != nil {
 			b.Fatal(err)
 		}
+		if err := syncDir(filepath.Dir(tm.Destination)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,7 +22,7 @@ func (l *loop) healthy(ctx context.Context) error {
 	defer cancel()
 	var err error
 	for try := 1; try <= h.Retries; try++ {
-		if err = probe(ctx, h.HTTP, h.Command); err == nil {
+		if err = probe(ctx, h.HTTP, nil, h.Command); err == nil {
 			l.log.Info("health check passed", "try", try)
 			return nil
 		}
@@ -38,8 +39,9 @@ func (l *loop) healthy(ctx context.Context) error {
 	return fmt.Errorf("health check: %d tries failed: %w", h.Retries, err)
 }
 
-// probe is one health check: a GET answering 2xx, or a command exiting 0.
-func probe(ctx context.Context, url string, command []string) error {
+// probe is one health check: a GET answering one of expect (any 2xx when
+// expect is empty), and/or a command exiting 0; each that is set must pass.
+func probe(ctx context.Context, url string, expect []int, command []string) error {
 	if url != "" {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -51,9 +53,15 @@ func probe(ctx context.Context, url string, command []string) error {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+		if len(expect) > 0 {
+			ok = slices.Contains(expect, resp.StatusCode)
+		}
+		if !ok {
 			return fmt.Errorf("GET %s: status %d: %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
 		}
+	}
+	if len(command) == 0 {
 		return nil
 	}
 	cmd := exec.CommandContext(ctx, command[0], command[1:]...)

@@ -40,11 +40,16 @@ func writeFiles(t testing.TB, dir string, files map[string]string) {
 	}
 }
 
-// loadConfig writes agent.hcl (with a store block for endpoint prepended)
+// loadConfig writes agent.hcl (with a store block for endpoint prepended,
+// unless hcl starts with its own)
 // and the other files into dir, and loads it.
 func loadConfig(t testing.TB, dir, endpoint, hcl string, files map[string]string) *config.Config {
 	t.Helper()
-	all := map[string]string{"agent.hcl": "store {\n  endpoints = [\"" + endpoint + "\"]\n  dial_timeout = \"1s\"\n}\n" + hcl}
+	store := "store {\n  endpoints = [\"" + endpoint + "\"]\n  dial_timeout = \"1s\"\n}\n"
+	if strings.HasPrefix(strings.TrimSpace(hcl), "store {") {
+		store = "" // the test gives its own
+	}
+	all := map[string]string{"agent.hcl": store + hcl}
 	for k, v := range files {
 		all[k] = v
 	}
@@ -62,10 +67,17 @@ func loadConfig(t testing.TB, dir, endpoint, hcl string, files map[string]string
 // proxy). Cleanup stops it.
 func startAgent(t testing.TB, endpoint, writeEndpoint, hcl string, files map[string]string) *harness {
 	t.Helper()
+	return startAgentWith(t, endpoint, writeEndpoint, hcl, files, Options{})
+}
+
+// startAgentWith is startAgent with options (the logger is the harness's).
+func startAgentWith(t testing.TB, endpoint, writeEndpoint, hcl string, files map[string]string, opts Options) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), logs: &recorder{}}
 	cfg := loadConfig(t, h.dir, endpoint, strings.ReplaceAll(hcl, "$DIR", h.dir), files)
 	h.cli = newClient(t, writeEndpoint)
-	a, err := New(cfg, Options{Logger: slog.New(h.logs)})
+	opts.Logger = slog.New(h.logs)
+	a, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

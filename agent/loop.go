@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -108,22 +109,66 @@ type envUnit struct {
 
 // loop is the state Run owns; only its goroutine touches it.
 type loop struct {
-	a       *Agent
-	cfg     *config.Config
-	log     *slog.Logger
-	units   []*unit
-	envs    []*envUnit
-	seen    int64 // highest revision the loop knows of
-	full    bool  // the next step re-reads everything at the current revision
-	fullTry int
-	fullAt  time.Time
-	watches map[target]*watch
-	events  chan watchEvent
-	started bool // the processes were started
-	fs      *fsnotify.Watcher
-	srcDue  map[string]time.Time // source files changed, re-read once quiet
-	noHooks bool                 // run no hooks and start no processes
-	once    bool                 // a single render: failures are reported, not retried
+	a        *Agent
+	cfg      *config.Config
+	log      *slog.Logger
+	units    []*unit
+	envs     []*envUnit
+	seen     int64 // highest revision the loop knows of
+	full     bool  // the next step re-reads everything at the current revision
+	fullTry  int
+	fullAt   time.Time
+	watches  map[target]*watch
+	events   chan watchEvent
+	services map[string]*registrar // running registrations, by service name
+	status   *publisher            // publishes the fleet status; nil without a status block
+	started  bool                  // the processes were started
+	fs       *fsnotify.Watcher
+	srcDue   map[string]time.Time // source files changed, re-read once quiet
+	noHooks  bool                 // run no hooks and start no processes
+	once     bool                 // a single render: failures are reported, not retried
+	// releaseAt is when, if nothing happened since, the garbage of the last
+	// renders is returned to the OS; zero when there is none.
+	releaseAt time.Time
+	releasing chan struct{} // closed when the last release ended; nil before the first
+	// syncer fsyncs folders after renames beside the loop; nil for Once,
+	// which syncs them in line.
+	syncer *syncer
+	// telemetry serves /metrics and /health; nil without a telemetry block.
+	telemetry *telemetry
+}
+
+// idleRelease is how long the loop must have been idle after rendering
+// before it returns the memory the renders used to the OS. An agent is idle
+// almost all its life: without this, the heap a burst of renders grew to
+// (the first render of every template, above all) would stay resident
+// until the runtime's next forced GC, minutes later.
+const idleRelease = time.Second
+
+// releaseMemory collects the garbage of the last renders and returns the
+// freed memory to the OS: one GC, once per burst of work. It runs beside
+// the loop (returning megabytes to the OS takes some milliseconds, which a
+// change arriving meanwhile should not wait for); run waits for it.
+func (l *loop) releaseMemory() {
+	l.releaseAt = time.Time{}
+	if l.releasing != nil {
+		select {
+		case <-l.releasing:
+		default:
+			return // the previous one is still at it
+		}
+	}
+	done := make(chan struct{})
+	l.releasing = done
+	go func() {
+		defer close(done)
+		start := time.Now()
+		debug.FreeOSMemory()
+		if l.a.idle != nil {
+			l.a.idle()
+		}
+		l.log.Debug("returned idle memory to the OS", "took", time.Since(start))
+	}()
 }
 
 // sourceQuiet is how long a template source must stay unchanged before it
@@ -131,7 +176,7 @@ type loop struct {
 const sourceQuiet = 100 * time.Millisecond
 
 func newLoop(a *Agent, cfg *config.Config) *loop {
-	l := &loop{a: a, log: a.log, watches: map[target]*watch{}, events: make(chan watchEvent, 64), full: true, srcDue: map[string]time.Time{}}
+	l := &loop{a: a, log: a.log, watches: map[target]*watch{}, services: map[string]*registrar{}, events: make(chan watchEvent, 64), full: true, srcDue: map[string]time.Time{}}
 	l.setConfig(cfg, nil)
 	return l
 }
@@ -188,18 +233,44 @@ func (l *loop) run(ctx context.Context) error {
 	if err := l.watchSources(); err != nil {
 		return err
 	}
+	if err := l.syncTelemetry(); err != nil {
+		return err
+	}
+	defer l.stopTelemetry()
 	defer l.stopWatches()
+	l.syncServices(ctx)
+	defer l.stopServices()
+	l.syncStatus(ctx)
+	defer l.stopStatus()
+	defer func() {
+		if l.releasing != nil {
+			<-l.releasing
+		}
+	}()
+	l.syncer = startSyncer(l.log)
+	defer l.syncer.stop()
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		l.step(ctx, time.Now())
+		l.publishPending()
 		if ctx.Err() != nil {
 			return nil
 		}
-		if next, ok := l.next(); ok {
+		next, ok := l.next()
+		switch {
+		case ok:
 			timer.Reset(max(time.Until(next), 0))
-		} else {
+		case !l.releaseAt.IsZero():
+			// Idle after work: give its garbage back once it stays idle.
+			if d := time.Until(l.releaseAt); d > 0 {
+				timer.Reset(d)
+			} else {
+				l.releaseMemory()
+				timer.Reset(time.Hour)
+			}
+		default:
 			timer.Reset(time.Hour)
 		}
 		select {
@@ -295,6 +366,7 @@ func (l *loop) step(ctx context.Context, now time.Time) {
 		return
 	}
 	rev := l.seen
+	l.releaseAt = now.Add(idleRelease)
 	changes, _ := l.render(ctx, rev, due, now)
 	envChanged := l.renderEnv(ctx, rev, dueEnv, now)
 	if l.full {
@@ -311,7 +383,10 @@ func (l *loop) step(ctx context.Context, now time.Time) {
 func (l *loop) readRevision(ctx context.Context, now time.Time) error {
 	rctx, cancel := context.WithTimeout(ctx, l.readTimeout())
 	defer cancel()
-	resp, err := l.a.client.Get(rctx, "\x00", countOnly()...)
+	// An empty transaction is a linearizable read that touches no key, so
+	// it needs no permission: an agent whose role reads only its own
+	// prefix learns the revision too.
+	resp, err := l.a.client.Txn(rctx).Commit()
 	if err != nil {
 		err = fmt.Errorf("read store revision from %v: %w", l.cfg.Store.Endpoints, err)
 		if ctx.Err() != nil {
@@ -353,9 +428,13 @@ func compacted(err error) bool {
 // candidate is a template rendered to new bytes that differ from the file.
 type candidate struct {
 	u       *unit
+	rev     int64 // the revision it was rendered at
 	data    []byte
 	prev    onDisk
-	prevRev int64 // the revision the replaced file was rendered at
+	prevRev int64     // the revision the replaced file was rendered at
+	started time.Time // when its render began
+	// synced is closed once the rename that swapped it in is durable.
+	synced <-chan struct{}
 }
 
 // render renders the due templates at rev and returns those whose bytes
@@ -373,8 +452,11 @@ func (l *loop) render(ctx context.Context, rev int64, due []*unit, now time.Time
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, l.readTimeout())
-		data, deps, err := u.tmpl.Render(newView(rctx, l.a.client, rev))
+		start := time.Now()
+		v, rev := l.viewFor(rctx, u, rev)
+		data, deps, err := u.tmpl.Render(v)
 		cancel()
+		l.a.metrics.renderDuration.Observe(time.Since(start).Seconds())
 		if err != nil {
 			unreachable = errors.Is(err, context.DeadlineExceeded)
 			if ctx.Err() != nil {
@@ -386,6 +468,7 @@ func (l *loop) render(ctx context.Context, rev int64, due []*unit, now time.Time
 				return nil, []error{err}
 			}
 			errs = append(errs, fmt.Errorf("template %q: %w", u.cfg.Name, err))
+			attrs := []any{"template", u.cfg.Name, "revision", rev, "outcome", "render-failed", "error", err}
 			var missing *templates.MissingKeyError
 			if errors.As(err, &missing) {
 				// The read happened: watch what it read, so the key's
@@ -394,26 +477,30 @@ func (l *loop) render(ctx context.Context, rev int64, due []*unit, now time.Time
 					u.deps = deps
 				}
 				u.rev = rev
+				attrs = append(attrs, "missing-keys", strings.Join(missing.Keys, ","))
 			}
 			u.fail(now)
-			if l.once {
-				l.log.Warn("render failed; keeping the last good file", "template", u.cfg.Name, "revision", rev, "error", err)
-			} else {
-				l.log.Warn("render failed; keeping the last good file", "template", u.cfg.Name, "revision", rev,
-					"error", err, "attempt", u.failures, "retry-in", backoff(u.failures))
+			if !l.once {
+				attrs = append(attrs, "attempt", u.failures, "retry-in", backoff(u.failures))
 			}
+			l.log.Warn("render failed; keeping the last good file", attrs...)
+			l.a.metrics.renders.WithLabelValues(u.cfg.Name, "render-failed").Inc()
 			l.a.setStatus(u.cfg.Name, func(s *Status) {
 				s.Destination, s.Outcome, s.Error = u.cfg.Destination, "render-failed", err.Error()
 			})
 			continue
 		}
 		u.done(rev, deps)
+		if _, ok := v.(mirrorView); ok {
+			l.log.Debug("rendered from the mirror", "template", u.cfg.Name, "revision", rev)
+		}
 		prev, err := readDisk(u.cfg.Destination)
 		if err != nil {
 			l.log.Warn("read destination", "template", u.cfg.Name, "error", err)
 		}
 		if prev.same(data) {
-			l.log.Debug("render unchanged", "template", u.cfg.Name, "revision", rev)
+			l.log.Debug("render unchanged", "template", u.cfg.Name, "revision", rev, "outcome", "unchanged")
+			l.a.metrics.renders.WithLabelValues(u.cfg.Name, "unchanged").Inc()
 			l.a.setStatus(u.cfg.Name, func(s *Status) {
 				s.Destination, s.Revision, s.Outcome, s.Error = u.cfg.Destination, rev, "unchanged", ""
 			})
@@ -421,9 +508,10 @@ func (l *loop) render(ctx context.Context, rev int64, due []*unit, now time.Time
 		}
 		if u.rejected != nil && string(u.rejected) == string(data) {
 			l.log.Info("render equals content rolled back before; waiting for the next change", "template", u.cfg.Name, "revision", rev)
+			l.a.metrics.renders.WithLabelValues(u.cfg.Name, "rejected").Inc()
 			continue
 		}
-		out = append(out, &candidate{u: u, data: data, prev: prev, prevRev: l.a.revision(u.cfg.Name)})
+		out = append(out, &candidate{u: u, rev: rev, data: data, prev: prev, prevRev: l.a.revision(u.cfg.Name), started: start})
 	}
 	return out, errs
 }
@@ -533,11 +621,17 @@ func (l *loop) startProcesses(ctx context.Context) bool {
 	return len(l.cfg.Processes) > 0
 }
 
-// updateProcesses restarts the processes whose environment changed.
+// updateProcesses restarts the processes whose environment changed, after
+// the configuration's splay, so a fleet does not restart at once.
 func (l *loop) updateProcesses(ctx context.Context, changed []*envUnit) {
 	if !l.started {
 		l.startProcesses(ctx)
 		return
+	}
+	if len(changed) > 0 {
+		if err := l.splayWait(ctx, "splay before restart", changed[0].rev, l.cfg.Splay); err != nil {
+			return
+		}
 	}
 	for _, e := range changed {
 		if err := l.a.procs.Update(ctx, l.spec(e.cfg)); err != nil {
@@ -562,7 +656,13 @@ func (l *loop) swap(ctx context.Context, cfg *config.Config) {
 	if err := l.watchSources(); err != nil {
 		l.log.Warn("watch template sources", "error", err)
 	}
-	l.log.Info("configuration reloaded", "files", strings.Join(cfg.Files, ","), "templates", len(cfg.Templates))
+	l.syncServices(ctx)
+	l.syncStatus(ctx)
+	if err := l.syncTelemetry(); err != nil {
+		l.log.Error("telemetry listener not moved; the old one stays", "error", err)
+	}
+	l.a.metrics.forget(cfg, old)
+	l.log.Info("configuration reloaded", "files", strings.Join(cfg.Files, ","), "templates", len(cfg.Templates), "services", len(cfg.Services))
 	if !l.started {
 		return
 	}
@@ -585,9 +685,12 @@ func (l *loop) swap(ctx context.Context, cfg *config.Config) {
 	}
 }
 
+// sameProcess reports whether a and b would run the same process. Which
+// templates it reads does not change how it runs.
 func sameProcess(a, b *config.Process) bool {
 	x, y := *a, *b
 	x.Pos, y.Pos = "", ""
+	x.Templates, y.Templates = nil, nil
 	return fmt.Sprint(x) == fmt.Sprint(y)
 }
 

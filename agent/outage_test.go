@@ -49,8 +49,9 @@ template "out" {
 		t0 := time.Now()
 		s.Stop()
 		t.Logf("store stopped in %s", time.Since(t0))
-		// An edit of the template forces a render while the store is down.
-		if err := os.WriteFile(h.path("out.tmpl"), []byte("w={{ key \"/out/v\" }}\n"), 0o644); err != nil {
+		// An edit of the template forces a render while the store is down;
+		// it reads a key the agent holds no copy of, so the render fails.
+		if err := os.WriteFile(h.path("out.tmpl"), []byte("w={{ key \"/out/v\" }}{{ keyOrDefault \"/elsewhere\" \"\" }}\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "a render to fail during the outage", 15*time.Second, func() bool {
@@ -122,4 +123,47 @@ func itoa(i int) string {
 		return digits[i : i+1]
 	}
 	return itoa(i/10) + digits[i%10:i%10+1]
+}
+
+// Changes made while the agent is cut off from the store (and the history
+// is kept) reach the file when it is back: the watch resumes after the
+// last revision it delivered, with no full re-read.
+func TestDisconnectCatchesUpFromTheWatch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		p := startProxy(t, s.URL())
+		h := startAgent(t, p.URL(), s.URL(), `
+template "list" {
+  contents    = "{{ range ls \"/dc/\" }}{{ .Rel }}={{ .Value }};{{ end }}"
+  destination = "list"
+}
+`, nil)
+		h.put("/dc/a", "1")
+		h.put("/dc/b", "1")
+		h.waitFile("list", "a=1;b=1;")
+		reads := h.logs.count("read store revision")
+		conns := p.connections()
+		p.setDown(true)
+		h.put("/dc/b", "2")
+		if _, err := h.cli.Delete(context.Background(), "/dc/a"); err != nil {
+			t.Fatal(err)
+		}
+		rev := h.put("/dc/c", "3")
+		if got := h.read("list"); got != "a=1;b=1;" {
+			t.Fatalf("list = %q while the agent is cut off", got)
+		}
+		p.setDown(false)
+		h.waitFile("list", "b=2;c=3;")
+		waitFor(t, "the status at the last revision", 10*time.Second, func() bool { return h.status("list").Revision == rev })
+		if p.connections() == conns {
+			t.Fatalf("the agent caught up without a new connection; it was never cut off")
+		}
+		if n := h.logs.count("read store revision"); n != reads {
+			t.Errorf("the agent re-read the store's revision %d times after the disconnect; the watch should have resumed", n-reads)
+		}
+		if n := h.logs.count("compacted"); n != 0 {
+			t.Errorf("%d compaction lines without a compaction", n)
+		}
+		h.put("/dc/d", "4")
+		h.waitFile("list", "b=2;c=3;d=4;")
+	})
 }

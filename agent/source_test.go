@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tendkv/tend/agent/config"
+	"github.com/tendkv/tend/internal/freeport"
 )
 
 // Editing a template source re-renders it, also when the editor renames a
@@ -90,9 +91,8 @@ template "ok" {
   destination = "ok"
 }
 template "missing" {
-  contents             = "b={{ key \"/once/b\" }}\n"
-  destination          = "missing"
-  error_on_missing_key = true
+  contents    = "b={{ key \"/once/b\" }}\n"
+  destination = "missing"
 }
 `, map[string]string{"missing": "old\n"})
 		a, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
@@ -140,7 +140,7 @@ template "missing" {
 // with an error naming the endpoint, and writes nothing.
 func TestOnceUnreachableStore(t *testing.T) {
 	dir := t.TempDir()
-	url := freeURL(t)
+	url := freeport.URL(t)
 	cfg := loadConfig(t, dir, url, `
 template "x" {
   contents    = "x"

@@ -18,22 +18,38 @@ const (
 	DefaultHealthTries  = 5
 	DefaultHealthEvery  = time.Second
 	DefaultHealthLimit  = 30 * time.Second
+	DefaultServiceTTL   = 10 * time.Second
+	DefaultProbeEvery   = 5 * time.Second
+	DefaultProbeTimeout = 2 * time.Second
+	DefaultStatusTTL    = 30 * time.Second
+	// DefaultStatusKey is where a status block without a key publishes:
+	// one key per host under /tend/fleet/, which tend fleet status lists.
+	DefaultStatusKey = "/tend/fleet/{{ hostname }}"
 )
 
 // Config is a whole, validated agent configuration.
 type Config struct {
 	// Files are the HCL files it was read from, in order.
-	Files     []string      `json:"files"`
-	Store     Store         `json:"store"`
-	Wait      Wait          `json:"wait"`
-	Templates []*Template   `json:"templates"`
-	Hooks     []*Hook       `json:"hooks"`
-	Processes []*Process    `json:"processes"`
-	Health    *Health       `json:"health,omitempty"`
-	Rollback  bool          `json:"rollback"`
-	Splay     time.Duration `json:"splay"`
-	Log       Log           `json:"log"`
-	hooks     map[string]*Hook
+	Files     []string    `json:"files"`
+	Store     Store       `json:"store"`
+	Wait      Wait        `json:"wait"`
+	Templates []*Template `json:"templates"`
+	Hooks     []*Hook     `json:"hooks"`
+	Processes []*Process  `json:"processes"`
+	Services  []*Service  `json:"services,omitempty"`
+	Health    *Health     `json:"health,omitempty"`
+	// Status, when set, is where the agent publishes what it did; nil
+	// publishes nothing.
+	Status *Status `json:"status,omitempty"`
+	// Telemetry, when set, is where the agent serves /metrics and /health;
+	// nil serves nothing.
+	Telemetry *Telemetry `json:"telemetry,omitempty"`
+	Rollback  bool       `json:"rollback"`
+	// Splay is the default of Template.Splay, and bounds the random delay
+	// before a process whose env_prefix changed is restarted.
+	Splay time.Duration `json:"splay"`
+	Log   Log           `json:"log"`
+	hooks map[string]*Hook
 }
 
 // Store says how to reach the keyspace.
@@ -87,9 +103,15 @@ type Template struct {
 	OnChange     []string      `json:"on_change,omitempty"`
 	// Options are what the template text is parsed with.
 	Options templates.Options `json:"-"`
-	// ErrorOnMissingKey mirrors Options.ErrorOnMissingKey for reading.
+	// ErrorOnMissingKey mirrors Options.ErrorOnMissingKey for reading. It
+	// is on unless the block sets error_on_missing_key = false: a render
+	// that misses a key fails and the last good file stays.
 	ErrorOnMissingKey bool `json:"error_on_missing_key"`
 	Wait              Wait `json:"wait"`
+	// Splay bounds a random delay before the hooks of a change that wrote
+	// this file run, so that a fleet of hosts does not reload or restart at
+	// once. A change set waits for the largest splay of the files it wrote.
+	Splay time.Duration `json:"splay,omitempty"`
 	// Parsed is the template as parsed when the configuration was loaded.
 	Parsed *templates.Template `json:"-"`
 }
@@ -116,17 +138,23 @@ type Hook struct {
 
 // Process is a program the agent supervises.
 type Process struct {
-	Name           string            `json:"name"`
-	Pos            string            `json:"pos"`
-	Command        []string          `json:"command"`
-	Dir            string            `json:"dir,omitempty"`
-	Env            map[string]string `json:"env,omitempty"`
-	EnvPrefix      string            `json:"env_prefix,omitempty"`
-	ReloadSignal   syscall.Signal    `json:"reload_signal"`
-	KillSignal     syscall.Signal    `json:"kill_signal"`
-	KillTimeout    time.Duration     `json:"kill_timeout"`
-	RestartOnExit  bool              `json:"restart_on_exit"`
-	RestartBackoff time.Duration     `json:"restart_backoff"`
+	Name      string            `json:"name"`
+	Pos       string            `json:"pos"`
+	Command   []string          `json:"command"`
+	Dir       string            `json:"dir,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	EnvPrefix string            `json:"env_prefix,omitempty"`
+	// Templates are the templates whose files the process reads: a change
+	// set that writes one of them reloads the process (ReloadSignal, or a
+	// restart when it is zero). Unless the block lists them, they are every
+	// template of the configuration when ReloadSignal is set, and none
+	// otherwise (hooks then act on the process).
+	Templates      []string       `json:"templates,omitempty"`
+	ReloadSignal   syscall.Signal `json:"reload_signal"`
+	KillSignal     syscall.Signal `json:"kill_signal"`
+	KillTimeout    time.Duration  `json:"kill_timeout"`
+	RestartOnExit  bool           `json:"restart_on_exit"`
+	RestartBackoff time.Duration  `json:"restart_backoff"`
 }
 
 // Health decides whether a change is accepted after its hooks ran: an HTTP
@@ -139,6 +167,62 @@ type Health struct {
 	Retries  int           `json:"retries"`
 	Interval time.Duration `json:"interval"`
 	Deadline time.Duration `json:"deadline"`
+}
+
+// Service is a registration the agent keeps in the store while the service
+// is healthy: Key holds Value, attached to a lease of TTL that the agent
+// keeps alive. The key goes when the check fails (the lease is revoked),
+// when the agent stops cleanly (revoked too), or TTL after the agent dies.
+type Service struct {
+	Name string `json:"name"`
+	Pos  string `json:"pos"`
+	// Key and Value are the templates as written, rendered once when the
+	// configuration loads (hostname, env and sprig functions; they cannot
+	// read the store).
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	// TTL is the lease's, whole seconds. The client renews it every TTL/3
+	// on a 500ms tick, so a TTL under a few seconds risks expiring on a
+	// loaded host.
+	TTL time.Duration `json:"ttl"`
+	// Check, when set, gates the registration: registered only while it
+	// passes.
+	Check *ServiceCheck `json:"check,omitempty"`
+}
+
+// ServiceCheck is a service's health check, run every Interval, each probe
+// bounded by Timeout: an HTTP GET answering one of ExpectStatus (any 2xx
+// when empty), and/or a command exiting 0. With both, both must pass.
+type ServiceCheck struct {
+	HTTP         string        `json:"http,omitempty"`
+	ExpectStatus []int         `json:"expect_status,omitempty"`
+	Command      []string      `json:"command,omitempty"`
+	Interval     time.Duration `json:"interval"`
+	Timeout      time.Duration `json:"timeout"`
+}
+
+// Status is where the agent publishes its fleet status: Key holds a JSON
+// document (the host, and per template the revision on disk and the
+// outcome of the last attempt), attached to a lease of TTL the agent keeps
+// alive, so that a dead agent's entry goes TTL after it died. The agent's
+// user needs write permission on Key.
+type Status struct {
+	Pos string `json:"pos"`
+	// Key is the template as written, rendered once when the
+	// configuration loads (hostname, env and sprig functions), as a
+	// service's key is.
+	Key string `json:"key"`
+	// TTL is the lease's, whole seconds.
+	TTL time.Duration `json:"ttl"`
+}
+
+// Telemetry is the agent's HTTP listener for Prometheus metrics (/metrics)
+// and its health (/health).
+type Telemetry struct {
+	Pos string `json:"pos"`
+	// Listen is host:port, the host an IP address, localhost or empty
+	// (every interface).
+	Listen string `json:"listen"`
 }
 
 // Log configures the agent's log.

@@ -108,6 +108,7 @@ func splitSections(s string) []section {
 var durationKeys = map[string]bool{
 	"dial_timeout": true, "min": true, "max": true, "check_timeout": true, "splay": true,
 	"kill_timeout": true, "restart_backoff": true, "interval": true, "deadline": true,
+	"ttl": true, "timeout": true,
 }
 
 // goldenJSON renders cfg as indented JSON with durations written like
@@ -149,4 +150,32 @@ func goldenJSON(t *testing.T, cfg *Config) string {
 		t.Fatal(err)
 	}
 	return string(out) + "\n"
+}
+
+// A status block without key or ttl publishes under /tend/fleet/ and the
+// host's name, with a 30s lease.
+func TestStatusDefaults(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.hcl")
+	text := "template \"a\" {\n  contents    = \"x\"\n  destination = \"a.conf\"\n}\nstatus {}\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Status == nil || cfg.Status.Key != "/tend/fleet/"+host || cfg.Status.TTL != 30*time.Second {
+		t.Errorf("status = %+v, want key /tend/fleet/%s and ttl 30s", cfg.Status, host)
+	}
+	if err := os.WriteFile(path, []byte(strings.TrimSuffix(text, "status {}\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := Load(path); err != nil || cfg.Status != nil {
+		t.Errorf("without a status block: status = %+v, %v; want none (publishing is opt-in)", cfg.Status, err)
+	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 
 	"github.com/tendkv/tend/agent/hook"
+	"github.com/tendkv/tend/templates"
 )
 
 // Load reads the configuration at path: one HCL file, or a folder whose
@@ -187,13 +189,16 @@ func (v *validator) config(raw *rawRoot) *Config {
 	}
 
 	processes := map[string]bool{}
+	rawProcs := map[*Process]*rawProcess{}
 	for _, rp := range raw.Processes {
 		if processes[rp.Name] {
 			v.errorf(rp.DefRange, "process %q is defined twice (give each process block its own name)", rp.Name)
 			continue
 		}
 		processes[rp.Name] = true
-		cfg.Processes = append(cfg.Processes, v.process(rp))
+		p := v.process(rp)
+		rawProcs[p] = rp
+		cfg.Processes = append(cfg.Processes, p)
 	}
 	for _, rh := range raw.Hooks {
 		v.declared[rh.Name] = true
@@ -227,11 +232,47 @@ func (v *validator) config(raw *rawRoot) *Config {
 		dests[t.Destination] = t.Name
 		cfg.Templates = append(cfg.Templates, t)
 	}
+	for _, p := range cfg.Processes {
+		v.processTemplates(p, rawProcs[p], cfg, names)
+	}
+	services := map[string]bool{}
+	keys := map[string]string{}
+	for _, rs := range raw.Services {
+		if services[rs.Name] {
+			v.errorf(rs.DefRange, "service %q is defined twice (give each service block its own name)", rs.Name)
+			continue
+		}
+		services[rs.Name] = true
+		s := v.service(rs)
+		if s == nil {
+			continue
+		}
+		if other, ok := keys[s.Key]; ok {
+			v.errorf(rs.KeyRange, "service %q: key %s is also registered by service %q (give each service its own key)", s.Name, s.Key, other)
+			continue
+		}
+		keys[s.Key] = s.Name
+		cfg.Services = append(cfg.Services, s)
+	}
 	if raw.Health != nil {
 		cfg.Health = v.health(raw.Health)
 	}
-	if len(raw.Templates) == 0 && len(raw.Processes) == 0 {
-		v.errs = append(v.errs, problem{msg: "config defines no template and no process (add a template \"name\" { source = ..., destination = ... } block)"})
+	if raw.Status != nil {
+		cfg.Status = v.status(raw.Status)
+		if s := cfg.Status; s != nil && keys[s.Key] != "" {
+			at := raw.Status.DefRange
+			if raw.Status.Key != nil {
+				at = raw.Status.KeyRange
+			}
+			v.errorf(at, "status: key %s is also registered by service %q (give the status its own key, e.g. %q)", s.Key, keys[s.Key], DefaultStatusKey)
+			cfg.Status = nil
+		}
+	}
+	if raw.Telemetry != nil {
+		cfg.Telemetry = v.telemetry(raw.Telemetry)
+	}
+	if len(raw.Templates) == 0 && len(raw.Processes) == 0 && len(raw.Services) == 0 {
+		v.errs = append(v.errs, problem{msg: "config defines no template, process or service (add a template \"name\" { source = ..., destination = ... } block)"})
 	}
 	return cfg
 }
@@ -357,9 +398,35 @@ func (v *validator) process(rp *rawProcess) *Process {
 			v.errorf(rp.DefRange, "process %q: env_prefix is empty (name a key prefix like \"/myapp/production/env/\")", rp.Name)
 		}
 	}
-	p.ReloadSignal = v.signal(rp.ReloadSignal, rp.ReloadSignalRange, "SIGHUP", "process "+strconv.Quote(rp.Name)+" reload_signal")
+	if rp.ReloadSignal != nil {
+		p.ReloadSignal = v.signal(rp.ReloadSignal, rp.ReloadSignalRange, "", "process "+strconv.Quote(rp.Name)+" reload_signal")
+	}
 	p.KillSignal = v.signal(rp.KillSignal, rp.KillSignalRange, "SIGTERM", "process "+strconv.Quote(rp.Name)+" kill_signal")
 	return p
+}
+
+// processTemplates settles which templates' files process p reads: those
+// its block lists, which must be defined; else, when it has a reload
+// signal, every template (a process that asks to be signalled on change
+// reads the rendered files, as consul-template's exec mode assumes); else
+// none, so that a process whose hooks reload it, or which re-reads its
+// files by itself, is not restarted behind their back.
+func (v *validator) processTemplates(p *Process, rp *rawProcess, cfg *Config, names map[string]bool) {
+	if rp.Templates == nil {
+		if p.ReloadSignal != 0 {
+			for _, t := range cfg.Templates {
+				p.Templates = append(p.Templates, t.Name)
+			}
+		}
+		return
+	}
+	for _, name := range *rp.Templates {
+		if !names[name] {
+			v.errorf(rp.TemplatesRange, "process %q: templates names template %q, which is not defined (add a template %q block, or use one of: %s)", p.Name, name, name, list(names))
+			continue
+		}
+		p.Templates = append(p.Templates, name)
+	}
 }
 
 func (v *validator) signal(s *string, r hcl.Range, def, what string) (sig syscall.Signal) {
@@ -539,7 +606,11 @@ func (v *validator) template(rt *rawTemplate, cfg *Config) *Template {
 	if rt.Wait != nil {
 		t.Wait = v.wait(rt.Wait)
 	}
-	t.Options.ErrorOnMissingKey = rt.ErrorOnMissingKey != nil && *rt.ErrorOnMissingKey
+	t.Splay = v.duration(rt.Splay, rt.SplayRange, "template "+strconv.Quote(rt.Name)+" splay", cfg.Splay)
+	// A missing key fails the render unless the block says otherwise, so
+	// the last good file stays rather than one with a blank where a value
+	// belongs; keyOrDefault and exists read keys that may be missing.
+	t.Options.ErrorOnMissingKey = rt.ErrorOnMissingKey == nil || *rt.ErrorOnMissingKey
 	t.ErrorOnMissingKey = t.Options.ErrorOnMissingKey
 	if rt.Delims != nil {
 		if len(rt.Delims) != 2 || rt.Delims[0] == "" || rt.Delims[1] == "" {
@@ -609,6 +680,186 @@ func (v *validator) health(rh *rawHealth) *Health {
 	}
 	return h
 }
+
+// service validates a service block and renders its key and value.
+func (v *validator) service(rs *rawService) *Service {
+	s := &Service{
+		Name: rs.Name,
+		Pos:  pos(rs.DefRange),
+		TTL:  v.duration(rs.TTL, rs.TTLRange, "service "+strconv.Quote(rs.Name)+" ttl", DefaultServiceTTL),
+	}
+	ok := true
+	bad := func(r hcl.Range, format string, args ...any) {
+		v.errorf(r, "service %q: "+format, append([]any{rs.Name}, args...)...)
+		ok = false
+	}
+	if rs.TTL != nil && (s.TTL < time.Second || s.TTL%time.Second != 0) {
+		bad(rs.TTLRange, "ttl %q is not a whole number of seconds of at least 1s (leases count in seconds; write it like \"10s\")", *rs.TTL)
+	}
+	var err error
+	switch {
+	case rs.Key == nil:
+		bad(rs.DefRange, "has no key (set key = \"/services/web/{{ hostname }}\")")
+	case strings.TrimSpace(*rs.Key) == "":
+		bad(rs.KeyRange, "key is empty (write it like \"/services/web/{{ hostname }}\")")
+	default:
+		if s.Key, err = renderStatic("key", *rs.Key); err != nil {
+			bad(rs.KeyRange, "%v", err)
+		} else if strings.TrimSpace(s.Key) == "" {
+			bad(rs.KeyRange, "key %q renders empty (make it name a key like \"/services/web/{{ hostname }}\")", *rs.Key)
+		}
+	}
+	if rs.Value == nil {
+		bad(rs.DefRange, "has no value (set value = \"10.0.0.1:8080\" or JSON like {\"address\":\"10.0.0.1\",\"port\":8080})")
+	} else if s.Value, err = renderStatic("value", *rs.Value); err != nil {
+		bad(rs.ValueRange, "%v", err)
+	} else if v := strings.TrimSpace(s.Value); strings.HasPrefix(v, "{") && !json.Valid([]byte(v)) {
+		bad(rs.ValueRange, "value %s starts like JSON but does not decode (fix the JSON, e.g. {\"address\":\"10.0.0.1\",\"port\":8080}, or write host:port)", v)
+	}
+	if rs.Check != nil {
+		s.Check = v.serviceCheck(rs, bad)
+	}
+	if !ok {
+		return nil
+	}
+	return s
+}
+
+// status validates the status block and renders its key.
+func (v *validator) status(rs *rawStatus) *Status {
+	s := &Status{
+		Pos: pos(rs.DefRange),
+		TTL: v.duration(rs.TTL, rs.TTLRange, "status ttl", DefaultStatusTTL),
+	}
+	ok := true
+	bad := func(r hcl.Range, format string, args ...any) {
+		v.errorf(r, "status: "+format, args...)
+		ok = false
+	}
+	if rs.TTL != nil && (s.TTL < time.Second || s.TTL%time.Second != 0) {
+		bad(rs.TTLRange, "ttl %q is not a whole number of seconds of at least 1s (leases count in seconds; write it like \"30s\")", *rs.TTL)
+	}
+	text, at := DefaultStatusKey, rs.DefRange
+	if rs.Key != nil {
+		text, at = *rs.Key, rs.KeyRange
+	}
+	var err error
+	switch {
+	case strings.TrimSpace(text) == "":
+		bad(at, "key is empty (leave it out for %q, or write it like \"/tend/fleet/myapp/{{ hostname }}\")", DefaultStatusKey)
+	default:
+		if s.Key, err = renderWithout("key", text, errStatusNoStore); err != nil {
+			bad(at, "%v", err)
+		} else if strings.TrimSpace(s.Key) == "" {
+			bad(at, "key %q renders empty (make it name a key like %q)", text, DefaultStatusKey)
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return s
+}
+
+// telemetry validates the telemetry block: listen must be an address the
+// agent can listen on, written host:port.
+func (v *validator) telemetry(rt *rawTelemetry) *Telemetry {
+	t := &Telemetry{Pos: pos(rt.DefRange)}
+	if rt.Listen == nil {
+		v.errorf(rt.DefRange, "telemetry has no listen (set listen = \"127.0.0.1:9102\")")
+		return nil
+	}
+	t.Listen = *rt.Listen
+	host, port, err := net.SplitHostPort(t.Listen)
+	if err != nil {
+		v.errorf(rt.ListenRange, "telemetry listen %q is not host:port (write it like \"127.0.0.1:9102\", or \":9102\" for every interface)", t.Listen)
+		return nil
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		v.errorf(rt.ListenRange, "telemetry listen %q: port %q is not a number from 0 to 65535 (write it like \"127.0.0.1:9102\")", t.Listen, port)
+		return nil
+	}
+	if host != "" && host != "localhost" && net.ParseIP(host) == nil {
+		v.errorf(rt.ListenRange, "telemetry listen %q: host %q is not an IP address (write it like \"127.0.0.1:9102\", or \":9102\" for every interface)", t.Listen, host)
+		return nil
+	}
+	return t
+}
+
+func (v *validator) serviceCheck(rs *rawService, bad func(hcl.Range, string, ...any)) *ServiceCheck {
+	rc := rs.Check
+	what := "service " + strconv.Quote(rs.Name) + " check"
+	c := &ServiceCheck{
+		ExpectStatus: rc.ExpectStatus,
+		Command:      rc.Command,
+		Interval:     v.duration(rc.Interval, rc.IntervalRange, what+" interval", DefaultProbeEvery),
+	}
+	c.Timeout = v.duration(rc.Timeout, rc.TimeoutRange, what+" timeout", min(DefaultProbeTimeout, c.Interval))
+	if rc.Interval != nil && c.Interval == 0 {
+		bad(rc.IntervalRange, "check interval is zero (write it like \"5s\")")
+	}
+	if rc.Timeout != nil && c.Timeout == 0 {
+		bad(rc.TimeoutRange, "check timeout is zero (write it like \"2s\")")
+	}
+	if c.Timeout > c.Interval && c.Interval > 0 {
+		bad(rc.TimeoutRange, "check timeout %s is above its interval %s (make timeout at most interval)", c.Timeout, c.Interval)
+	}
+	if rc.HTTP == nil && rc.Command == nil {
+		bad(rc.DefRange, "check needs http, command or both (e.g. http = \"http://127.0.0.1:8080/health\")")
+	}
+	if rc.HTTP != nil {
+		u, err := renderStatic("check http", *rc.HTTP)
+		if err != nil {
+			bad(rc.HTTPRange, "%v", err)
+		} else if pu, perr := url.Parse(u); perr != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad(rc.HTTPRange, "check http %q is not an http(s) URL (write it like \"http://127.0.0.1:8080/health\")", u)
+		}
+		c.HTTP = u
+	}
+	if rc.Command != nil && (len(rc.Command) == 0 || rc.Command[0] == "") {
+		bad(rc.CommandRange, "check command is empty (write it like [\"pg_isready\", \"-q\"])")
+	}
+	for _, code := range rc.ExpectStatus {
+		if code < 100 || code > 599 {
+			bad(rc.ExpectStatusRange, "check expect_status %d is not an HTTP status (use codes from 100 to 599, e.g. [200, 204])", code)
+		}
+	}
+	if rc.ExpectStatus != nil && rc.HTTP == nil {
+		bad(rc.ExpectStatusRange, "check has expect_status but no http (add http = \"http://...\" or drop expect_status)")
+	}
+	return c
+}
+
+// renderStatic renders a service's key, value or check URL: a template that
+// may use hostname, env and sprig functions, but not the store, which the
+// configuration is loaded without.
+func renderStatic(what, text string) (string, error) {
+	return renderWithout(what, text, errNoStore)
+}
+
+// renderWithout renders text as renderStatic does; a store read fails
+// with noRead.
+func renderWithout(what, text string, noRead error) (string, error) {
+	t, err := templates.Parse(what, text, templates.Options{})
+	if err != nil {
+		return "", err
+	}
+	out, _, err := t.Render(noStore{noRead})
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
+}
+
+// noStore is the view service templates render against: every read fails
+// with err.
+type noStore struct{ err error }
+
+var errNoStore = errors.New("a service's key, value and check are rendered once when the configuration loads and cannot read the store (use hostname, env or literal values)")
+
+func (n noStore) Get(string) ([]byte, bool, error)    { return nil, false, n.err }
+func (n noStore) List(string) ([]templates.KV, error) { return nil, n.err }
+
+var errStatusNoStore = errors.New("the status key is rendered once when the configuration loads and cannot read the store (use hostname, env or literal values)")
 
 // validEndpoint accepts what clientv3 dials: an http(s) URL with a host, or
 // a bare host:port.

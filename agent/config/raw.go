@@ -12,8 +12,11 @@ type rawRoot struct {
 	Templates []*rawTemplate `hcl:"template,block"`
 	Hooks     []*rawHook     `hcl:"hook,block"`
 	Processes []*rawProcess  `hcl:"process,block"`
+	Services  []*rawService  `hcl:"service,block"`
 	Health    *rawHealth     `hcl:"health,block"`
 	Log       *rawLog        `hcl:"log,block"`
+	Status    *rawStatus     `hcl:"status,block"`
+	Telemetry *rawTelemetry  `hcl:"telemetry,block"`
 
 	Rollback   *bool     `hcl:"rollback,optional"`
 	Splay      *string   `hcl:"splay,optional"`
@@ -73,6 +76,8 @@ type rawTemplate struct {
 	ErrorOnMissingKey *bool     `hcl:"error_on_missing_key,optional"`
 	Delims            []string  `hcl:"delims,optional"`
 	DelimsRange       hcl.Range `hcl:"delims,attr_range"`
+	Splay             *string   `hcl:"splay,optional"`
+	SplayRange        hcl.Range `hcl:"splay,attr_range"`
 	Wait              *rawWait  `hcl:"wait,block"`
 	DefRange          hcl.Range `hcl:",def_range"`
 }
@@ -131,6 +136,8 @@ type rawProcess struct {
 	Dir                 *string           `hcl:"dir,optional"`
 	Env                 map[string]string `hcl:"env,optional"`
 	EnvPrefix           *string           `hcl:"env_prefix,optional"`
+	Templates           *[]string         `hcl:"templates,optional"`
+	TemplatesRange      hcl.Range         `hcl:"templates,attr_range"`
 	ReloadSignal        *string           `hcl:"reload_signal,optional"`
 	ReloadSignalRange   hcl.Range         `hcl:"reload_signal,attr_range"`
 	KillSignal          *string           `hcl:"kill_signal,optional"`
@@ -160,4 +167,44 @@ type rawLog struct {
 	LevelRange  hcl.Range `hcl:"level,attr_range"`
 	Format      *string   `hcl:"format,optional"`
 	FormatRange hcl.Range `hcl:"format,attr_range"`
+}
+
+type rawService struct {
+	Name       string           `hcl:"name,label"`
+	Key        *string          `hcl:"key,optional"`
+	KeyRange   hcl.Range        `hcl:"key,attr_range"`
+	Value      *string          `hcl:"value,optional"`
+	ValueRange hcl.Range        `hcl:"value,attr_range"`
+	TTL        *string          `hcl:"ttl,optional"`
+	TTLRange   hcl.Range        `hcl:"ttl,attr_range"`
+	Check      *rawServiceCheck `hcl:"check,block"`
+	DefRange   hcl.Range        `hcl:",def_range"`
+}
+
+type rawServiceCheck struct {
+	HTTP              *string   `hcl:"http,optional"`
+	HTTPRange         hcl.Range `hcl:"http,attr_range"`
+	ExpectStatus      []int     `hcl:"expect_status,optional"`
+	ExpectStatusRange hcl.Range `hcl:"expect_status,attr_range"`
+	Command           []string  `hcl:"command,optional"`
+	CommandRange      hcl.Range `hcl:"command,attr_range"`
+	Interval          *string   `hcl:"interval,optional"`
+	IntervalRange     hcl.Range `hcl:"interval,attr_range"`
+	Timeout           *string   `hcl:"timeout,optional"`
+	TimeoutRange      hcl.Range `hcl:"timeout,attr_range"`
+	DefRange          hcl.Range `hcl:",def_range"`
+}
+
+type rawStatus struct {
+	Key      *string   `hcl:"key,optional"`
+	KeyRange hcl.Range `hcl:"key,attr_range"`
+	TTL      *string   `hcl:"ttl,optional"`
+	TTLRange hcl.Range `hcl:"ttl,attr_range"`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type rawTelemetry struct {
+	Listen      *string   `hcl:"listen,optional"`
+	ListenRange hcl.Range `hcl:"listen,attr_range"`
+	DefRange    hcl.Range `hcl:",def_range"`
 }

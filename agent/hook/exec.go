@@ -91,7 +91,8 @@ func (h *Exec) Run(ctx context.Context, env Env) error {
 		err = nil // the command exited 0; only its leftover child kept the pipe
 	}
 	if err == nil {
-		env.logger().Info("hook ran", "hook", h.name, "command", display, "took", took)
+		// The agent logs the hook's outcome; this line adds the command.
+		env.logger().Debug("exec hook command exited 0", "hook", h.name, "command", display, "took", took)
 		return nil
 	}
 	suffix := ""

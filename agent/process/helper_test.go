@@ -1,7 +1,7 @@
 package process_test
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tendkv/tend/agent/process"
+	"github.com/tendkv/tend/internal/lockedbuf"
 )
 
 // helperEnv selects a helper role when the test binary runs as a child.
@@ -35,6 +37,8 @@ func TestMain(m *testing.M) {
 //	               DIR/hup.PID on SIGHUP, write DIR/term.PID on SIGTERM and
 //	               exit 0 (or keep running with TEND_IGNORE_TERM=1)
 //	exit DIR CODE  write DIR/ready.PID and exit with CODE
+//	supervise DIR  supervise a serve DIR child, write DIR/supervising.PID
+//	               and wait (to be killed)
 func helper(role string, args []string) int {
 	dir := args[0]
 	pid := strconv.Itoa(os.Getpid())
@@ -48,6 +52,16 @@ func helper(role string, args []string) int {
 		f.Close()
 	}
 	switch role {
+	case "supervise":
+		sup := process.NewSupervisor(nil)
+		spec := process.Spec{Name: "child", Command: helperCommand(dir), Env: helperEnvFor("serve")}
+		if err := sup.Start(context.Background(), spec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 92
+		}
+		mark("supervising")
+		time.Sleep(time.Minute) // never outlive a broken test by much
+		return 70
 	case "exit":
 		code, _ := strconv.Atoi(args[1])
 		mark("ready")
@@ -149,26 +163,8 @@ func reaped(pid int) bool {
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
-// syncBuffer is a bytes.Buffer safe for the writers of several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testLogger returns a logger writing text lines into a buffer.
-func testLogger() (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func testLogger() (*slog.Logger, *lockedbuf.Buffer) {
+	buf := &lockedbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, nil)), buf
 }

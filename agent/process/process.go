@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,25 +107,41 @@ type run struct {
 
 // start execs spec and starts the goroutine that waits for it; the
 // goroutine is counted in wg and ends when the process has exited.
+//
+// The process is told to stop (spec.KillSignal) if the agent dies without
+// stopping it — killed outright, say — so that it does not live on holding
+// its port with no one supervising it. Linux sends that signal when the
+// thread that started the process ends, not the whole agent, so the
+// goroutine that starts and waits for the process keeps its thread for the
+// process's life.
 func start(spec Spec, wg *sync.WaitGroup, onExit func(*run)) (*run, error) {
 	cmd := exec.Command(spec.Command[0], spec.Command[1:]...)
 	cmd.Dir = spec.Dir
 	cmd.Env = append(os.Environ(), spec.Env...)
 	cmd.Stdout = spec.Stdout
 	cmd.Stderr = spec.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr(spec.KillSignal)
 	// A grandchild left holding the output pipes must not delay noticing
 	// that the process itself exited.
 	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("exec %s: %w", strings.Join(spec.Command, " "), err)
-	}
-	r := &run{cmd: cmd, pid: cmd.Process.Pid, started: time.Now(), done: make(chan struct{})}
+	started := make(chan error, 1)
+	r := &run{cmd: cmd, done: make(chan struct{})}
 	wg.Go(func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("exec %s: %w", strings.Join(spec.Command, " "), err)
+			return
+		}
+		r.pid, r.started = cmd.Process.Pid, time.Now()
+		started <- nil
 		r.err = cmd.Wait()
 		close(r.done)
 		onExit(r)
 	})
+	if err := <-started; err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

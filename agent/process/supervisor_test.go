@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tendkv/tend/agent/hook"
 	"github.com/tendkv/tend/agent/process"
+	"github.com/tendkv/tend/internal/lockedbuf"
 )
 
 var _ hook.ProcessRegistry = (*process.Supervisor)(nil)
@@ -29,7 +31,7 @@ func serveSpec(name, dir string, extraEnv ...string) process.Spec {
 }
 
 // startSupervisor returns a supervisor closed when the test ends.
-func startSupervisor(t *testing.T) (*process.Supervisor, *syncBuffer) {
+func startSupervisor(t *testing.T) (*process.Supervisor, *lockedbuf.Buffer) {
 	t.Helper()
 	logger, logs := testLogger()
 	s := process.NewSupervisor(logger)
@@ -255,7 +257,7 @@ func TestExitWithoutRestart(t *testing.T) {
 func TestUpdateRestartsWithNewEnvAndForwardsOutput(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := startSupervisor(t)
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &lockedbuf.Buffer{}, &lockedbuf.Buffer{}
 	spec := serveSpec("app", dir, "TEND_VALUE=one")
 	spec.Stdout, spec.Stderr = out, errOut
 	// Update of a name not started yet starts it.
@@ -399,4 +401,26 @@ func TestStopForgetsProcess(t *testing.T) {
 	}
 	// The name is free again.
 	startReady(t, s, serveSpec("app", dir), dir)
+}
+
+// A supervised process does not outlive an agent killed outright: the
+// kernel sends it its kill signal when the agent's starting thread ends.
+func TestProcessStopsWhenAgentIsKilled(t *testing.T) {
+	dir := t.TempDir()
+	agent := exec.Command(os.Args[0], dir)
+	agent.Env = append(os.Environ(), helperEnvFor("supervise")...)
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reaped := make(chan struct{})
+	go func() { agent.Wait(); close(reaped) }()
+	t.Cleanup(func() { agent.Process.Kill(); <-reaped })
+	waitFor(t, "the supervising helper", 10*time.Second, func() bool { return exists(dir, "supervising", agent.Process.Pid) })
+	waitFor(t, "the supervised child", 10*time.Second, func() bool { return len(markers(t, dir, "ready")) == 1 })
+	child := markers(t, dir, "ready")[0]
+	if err := agent.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-reaped
+	waitFor(t, "the orphaned child to get SIGTERM and exit", 10*time.Second, func() bool { return exists(dir, "term", child) && gone(child) })
 }
