@@ -14,6 +14,7 @@ import (
 
 	"github.com/tendkv/tend/agent"
 	"github.com/tendkv/tend/agent/config"
+	"github.com/tendkv/tend/internal/exepages"
 )
 
 // newAgentCmd is `tend agent`: the long-running per-host agent.
@@ -46,13 +47,29 @@ otherwise); SIGINT or SIGTERM stop the agent and its processes.`,
 	return cmd
 }
 
+// releaseBinaryPages returns the agent's Idle: it drops the pages of the
+// tend binary that start-up and the last burst of work mapped in (the
+// server, Raft and dashboard code the agent never runs among them), which
+// would otherwise stay in the agent's resident set for good. A page needed
+// again is mapped back from the page cache.
+func releaseBinaryPages(log *slog.Logger) func() {
+	return func() {
+		n, err := exepages.Release()
+		if err != nil {
+			log.Debug("release the binary's idle pages", "error", err)
+			return
+		}
+		log.Debug("released the binary's idle pages", "mapped-bytes", n)
+	}
+}
+
 func runAgent(parent context.Context, path string, cfg *config.Config, log *slog.Logger) error {
 	if parent == nil {
 		parent = context.Background()
 	}
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	a, err := agent.New(cfg, agent.Options{Logger: log})
+	a, err := agent.New(cfg, agent.Options{Logger: log, Idle: releaseBinaryPages(log)})
 	if err != nil {
 		return err
 	}
@@ -62,7 +79,7 @@ func runAgent(parent context.Context, path string, cfg *config.Config, log *slog
 
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	log.Info("agent started", "config", path, "templates", len(cfg.Templates), "processes", len(cfg.Processes), "endpoints", cfg.Store.Endpoints)
+	log.Info("agent started", "config", path, "templates", len(cfg.Templates), "processes", len(cfg.Processes), "services", len(cfg.Services), "endpoints", cfg.Store.Endpoints)
 	for {
 		select {
 		case err := <-done:
@@ -112,7 +129,7 @@ store) keeps its file, and the command exits non-zero naming it.`,
 			if err != nil {
 				return err
 			}
-			a, err := agent.New(cfg, agent.Options{Logger: log})
+			a, err := agent.New(cfg, agent.Options{Logger: log, Idle: releaseBinaryPages(log)})
 			if err != nil {
 				return err
 			}

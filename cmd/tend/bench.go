@@ -26,6 +26,7 @@ percentiles (p50, p90, p99, max), as a table or with -w json.
   tend bench range --clients 16 --conns 4 --total 10000 --consistency s
   tend bench watch --watchers 8 --total 1000
   tend bench agent --total 1000
+  tend bench agent --templates 100 --keys 10000
 
 Run bench put before bench range with the same --key-size and
 --key-space-size so the keys exist. Each run stops after --total requests or
@@ -56,6 +57,11 @@ Run bench put before bench range with the same --key-size and
 				return fmt.Errorf("--consistency %q: use l (linearizable) or s (serializable)", consistency)
 			}
 			c.Endpoints, c.DialTimeout = cf.endpoints, cf.dialTimeout
+			cc, err := cf.config()
+			if err != nil {
+				return err
+			}
+			c.Username, c.Password, c.TLS = cc.Username, cc.Password, cc.TLS
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			rep, err := f(ctx, c)
@@ -80,12 +86,7 @@ Run bench put before bench range with the same --key-size and
 	rng.Flags().StringVar(&consistency, "consistency", "l", "l (linearizable) or s (serializable)")
 	watch := &cobra.Command{Use: "watch", Short: "Deliver puts to watchers on a prefix and time each event", Args: cobra.NoArgs, RunE: runWith("watch", bench.Watch)}
 	watch.Flags().IntVar(&c.Watchers, "watchers", 10, "watchers on the prefix")
-	agentCmd := &cobra.Command{
-		Use:   "agent",
-		Short: "Time put acknowledged → file replaced by an agent running in this process (one template, wait 0)",
-		Args:  cobra.NoArgs,
-		RunE:  runWith("agent", bench.Agent),
-	}
-	cmd.AddCommand(put, rng, watch, agentCmd)
+	agentCmd := newBenchAgentCmd(cf, &timeout, runWith("agent", bench.Agent))
+	cmd.AddCommand(put, rng, watch, agentCmd, newBenchFailoverCmd(cf, &timeout))
 	return cmd
 }

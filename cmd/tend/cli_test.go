@@ -188,6 +188,8 @@ func TestGetRanges(t *testing.T) {
 		{[]string{"--prefix", "--sort-by", "VALUE", "--order", "descend", "/r/"}, "/r/c\nvc\n/r/b\nvb\n/r/a\nva\n"},
 		{[]string{"--prefix", "--count-only", "/r/"}, "3\n"},
 		{[]string{"/r/a", "/r/c"}, "/r/a\nva\n/r/b\nvb\n"},
+		// Other tests share the server: none may write a key between /r/c
+		// and /rz.
 		{[]string{"--from-key", "--limit", "2", "/r/c"}, "/r/c\nvc\n/rz\noutside\n"},
 		{[]string{"--consistency", "s", "/r/b"}, "vb"},
 	}
@@ -580,6 +582,13 @@ func TestAgainstTendMember(t *testing.T) {
 		{"MemberAndEndpoint", TestMemberAndEndpoint},
 		{"CompactAndSnapshot", TestCompactAndSnapshot},
 		{"Bench", TestBenchCommand},
+		{"MaintenanceCommands", TestMaintenanceCommands},
+		{"LockWaitsForTheHolder", TestLockWaitsForTheHolder},
+		{"LockRunsCommand", TestLockRunsCommand},
+		{"LockSessionExpired", TestLockSessionExpired},
+		{"ElectCampaignAndObserve", TestElectCampaignAndObserve},
+		{"LockElectBadArgs", TestLockElectBadArgs},
+		{"LockElectMatchEtcdctl", TestLockElectMatchEtcdctl},
 	} {
 		t.Run(tc.name, tc.f)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -116,6 +117,9 @@ func (cf *clientFlags) client() (*clientv3.Client, error) {
 		return nil, err
 	}
 	cli, err := clientv3.New(cfg)
+	if errors.Is(err, rpctypes.ErrAuthFailed) {
+		return nil, fmt.Errorf("authenticate as %s at %s: %w (check --user and --password)", cfg.Username, strings.Join(cf.endpoints, ","), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w (is a member running there? set --endpoints)", strings.Join(cf.endpoints, ","), err)
 	}
@@ -131,6 +135,9 @@ func (cf *clientFlags) commandContext(parent context.Context) (context.Context, 
 // and, for a timeout, what to do about it.
 func (cf *clientFlags) requestError(action string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "context deadline exceeded") {
+		if hint := cf.tlsHint(); hint != "" {
+			return fmt.Errorf("%s: %w (%s)", action, err, hint)
+		}
 		return fmt.Errorf("%s: %w (no answer from %s within --command-timeout %s; is a member running there?)",
 			action, err, strings.Join(cf.endpoints, ","), cf.commandTimeout)
 	}
@@ -163,4 +170,30 @@ func (p kvPrinter) print(key, value []byte) {
 	if !p.keysOnly {
 		fmt.Fprintf(p.w, "%s\n", value)
 	}
+}
+
+// call connects, runs one request bounded by --command-timeout, and wraps
+// its error naming action.
+func call[T any](cmd *cobra.Command, cf *clientFlags, action string, request func(ctx context.Context, cli *clientv3.Client) (T, error)) (T, error) {
+	var zero T
+	cli, err := cf.client()
+	if err != nil {
+		return zero, err
+	}
+	defer cli.Close()
+	ctx, cancel := cf.commandContext(cmd.Context())
+	defer cancel()
+	resp, err := request(ctx, cli)
+	if err != nil {
+		return zero, cf.requestError(action, err)
+	}
+	return resp, nil
+}
+
+// do is call for requests that print as they go.
+func (cf *clientFlags) do(cmd *cobra.Command, action string, request func(ctx context.Context, cli *clientv3.Client) error) error {
+	_, err := call(cmd, cf, action, func(ctx context.Context, cli *clientv3.Client) (struct{}, error) {
+		return struct{}{}, request(ctx, cli)
+	})
+	return err
 }

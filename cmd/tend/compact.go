@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -30,16 +31,11 @@ func newCompactCmd() *cobra.Command {
 		if physical {
 			opts = append(opts, clientv3.WithCompactPhysical())
 		}
-		cli, err := cf.client()
+		resp, err := call(cmd, cf, fmt.Sprintf("compact to revision %d", rev), func(ctx context.Context, cli *clientv3.Client) (*clientv3.CompactResponse, error) {
+			return cli.Compact(ctx, rev, opts...)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := cf.commandContext(cmd.Context())
-		defer cancel()
-		resp, err := cli.Compact(ctx, rev, opts...)
-		if err != nil {
-			return cf.requestError(fmt.Sprintf("compact to revision %d", rev), err)
 		}
 		if cf.writeOut == "json" {
 			return printJSON(cmd.OutOrStdout(), resp)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -37,16 +38,11 @@ func newDelCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		cli, err := cf.client()
+		resp, err := call(cmd, cf, fmt.Sprintf("delete %q", args[0]), func(ctx context.Context, cli *clientv3.Client) (*clientv3.DeleteResponse, error) {
+			return cli.Delete(ctx, key, opts...)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := cf.commandContext(cmd.Context())
-		defer cancel()
-		resp, err := cli.Delete(ctx, key, opts...)
-		if err != nil {
-			return cf.requestError(fmt.Sprintf("delete %q", args[0]), err)
 		}
 		out := cmd.OutOrStdout()
 		if cf.writeOut == "json" {

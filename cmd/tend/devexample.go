@@ -53,7 +53,7 @@ func startDevExample(ctx context.Context, out io.Writer, cli *clientv3.Client, c
 			return nil, fmt.Errorf("build the example's app: %w\n%s", err, msg)
 		}
 	}
-	if err := seedDevExample(ctx, out, cli, dir, endpoints); err != nil {
+	if err := seedDevExample(ctx, out, cli, dir, filepath.Join(src, "seed.sh"), endpoints); err != nil {
 		return nil, err
 	}
 	cfg, err := config.Load(filepath.Join(dir, filepath.Base(configPath)))
@@ -70,9 +70,9 @@ func startDevExample(ctx context.Context, out io.Writer, cli *clientv3.Client, c
 	return ex, nil
 }
 
-// seedDevExample runs the example's seed.sh, with this binary as its tend,
-// when the keyspace is empty.
-func seedDevExample(ctx context.Context, out io.Writer, cli *clientv3.Client, dir string, endpoints []string) error {
+// seedDevExample runs the example's seed.sh (the copy in dir; shown as
+// name), with this binary as its tend, when the keyspace is empty.
+func seedDevExample(ctx context.Context, out io.Writer, cli *clientv3.Client, dir, name string, endpoints []string) error {
 	seed := filepath.Join(dir, "seed.sh")
 	if _, err := os.Stat(seed); err != nil {
 		return nil
@@ -95,7 +95,13 @@ func seedDevExample(ctx context.Context, out io.Writer, cli *clientv3.Client, di
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("seed the keyspace with %s: %w\n%s", seed, err, msg)
 	}
-	fmt.Fprintf(out, "seeded the keyspace from the example's seed.sh\n")
+	rctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err = cli.Get(rctx, "", clientv3.WithFromKey(), clientv3.WithCountOnly())
+	if err != nil {
+		return fmt.Errorf("count keys after seeding: %w", err)
+	}
+	fmt.Fprintf(out, "seeded %d keys with %s\n", resp.Count, name)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -70,16 +71,11 @@ like etcdctl; --print-value-only leaves out the keys, --keys-only the values.`,
 		if err != nil {
 			return err
 		}
-		cli, err := cf.client()
+		resp, err := call(cmd, cf, fmt.Sprintf("get %q", args[0]), func(ctx context.Context, cli *clientv3.Client) (*clientv3.GetResponse, error) {
+			return cli.Get(ctx, key, opts...)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := cf.commandContext(cmd.Context())
-		defer cancel()
-		resp, err := cli.Get(ctx, key, opts...)
-		if err != nil {
-			return cf.requestError(fmt.Sprintf("get %q", args[0]), err)
 		}
 		out := cmd.OutOrStdout()
 		if cf.writeOut == "json" {

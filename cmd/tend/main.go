@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -10,8 +11,30 @@ import (
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
-		os.Exit(1)
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		os.Exit(code)
 	}
+}
+
+// exitError is an error that ends tend with an exit status other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitBadArgs is etcdctl's exit status for wrong arguments (cobrautl.ExitBadArgs).
+const exitBadArgs = 128
+
+// badArgs is an argument error with etcdctl's exit status for one.
+func badArgs(msg string) error {
+	return &exitError{code: exitBadArgs, err: errors.New(msg)}
 }
 
 func newRootCmd() *cobra.Command {
@@ -25,7 +48,12 @@ func newRootCmd() *cobra.Command {
 	for _, newCmd := range []func() *cobra.Command{
 		newPutCmd, newSetCmd, newGetCmd, newDelCmd, newWatchCmd, newTxnCmd,
 		newLeaseCmd, newMemberCmd, newEndpointCmd, newCompactCmd, newSnapshotCmd,
-		newBenchCmd, newServerCmd, newDevCmd, newAgentCmd, newRenderCmd,
+		newDefragCmd, newAlarmCmd, newMoveLeaderCmd, newVersionCmd, newLockCmd, newElectCmd,
+		newUserCmd, newRoleCmd, newAuthCmd,
+		newBenchCmd, newServerCmd, newClusterCmd, newDevCmd, newAgentCmd, newRenderCmd,
+		newPlaygroundCmd, newDashboardCmd,
+		newMakeMirrorCmd, newCheckCmd,
+		newFleetCmd,
 	} {
 		root.AddCommand(newCmd())
 	}

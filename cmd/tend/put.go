@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -51,16 +52,11 @@ Prints OK (and the previous pair with --prev-kv).`,
 		if err != nil {
 			return err
 		}
-		cli, err := cf.client()
+		resp, err := call(cmd, cf, fmt.Sprintf("put %q", key), func(ctx context.Context, cli *clientv3.Client) (*clientv3.PutResponse, error) {
+			return cli.Put(ctx, key, value, opts...)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := cf.commandContext(cmd.Context())
-		defer cancel()
-		resp, err := cli.Put(ctx, key, value, opts...)
-		if err != nil {
-			return cf.requestError(fmt.Sprintf("put %q", key), err)
 		}
 		out := cmd.OutOrStdout()
 		if cf.writeOut == "json" {

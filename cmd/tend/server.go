@@ -22,8 +22,10 @@ func newServerCmd() *cobra.Command {
 		cfg                              cluster.Config
 		listenClient, advertiseClient    string
 		listenPeer, initialAdvertisePeer string
+		listenMetrics                    string
 		heartbeatMS, electionMS          uint
 		logLevel                         string
+		preVote                          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -42,12 +44,14 @@ The flags are etcd's. Stop it with SIGINT or SIGTERM.`,
 			cfg.AdvertiseClientURLs = splitURLs(advertiseClient)
 			cfg.ListenPeerURLs = splitURLs(listenPeer)
 			cfg.InitialAdvertisePeerURLs = splitURLs(initialAdvertisePeer)
+			cfg.ListenMetricsURLs = splitURLs(listenMetrics)
 			if heartbeatMS == 0 {
 				return fmt.Errorf("--heartbeat-interval 0: give the interval in milliseconds, such as 100")
 			}
 			if electionMS == 0 {
 				return fmt.Errorf("--election-timeout 0: give the timeout in milliseconds, such as 1000")
 			}
+			cfg.DisablePreVote = !preVote
 			cfg.HeartbeatInterval = time.Duration(heartbeatMS) * time.Millisecond
 			cfg.ElectionTimeout = time.Duration(electionMS) * time.Millisecond
 			if cfg.SnapshotCount == 0 {
@@ -72,7 +76,13 @@ The flags are etcd's. Stop it with SIGINT or SIGTERM.`,
 	f.UintVar(&heartbeatMS, "heartbeat-interval", uint(def.HeartbeatInterval/time.Millisecond), "time (in milliseconds) of a heartbeat interval")
 	f.UintVar(&electionMS, "election-timeout", uint(def.ElectionTimeout/time.Millisecond), "time (in milliseconds) for an election to timeout")
 	f.Uint64Var(&cfg.SnapshotCount, "snapshot-count", def.SnapshotCount, "number of committed transactions to trigger a snapshot to disk")
+	f.BoolVar(&preVote, "pre-vote", true, "enable Raft's pre-vote (a cut-off member does not disrupt the cluster when it returns)")
+	f.Uint64Var(&cfg.SnapshotCatchUpEntries, "snapshot-catchup-entries", def.SnapshotCatchUpEntries, "number of entries kept behind a snapshot for slow followers to catch up from the log")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&cfg.Metrics, "metrics", cluster.MetricsBasic, "set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics")
+	f.StringVar(&listenMetrics, "listen-metrics-urls", "", "comma-separated URLs to serve /metrics and the health endpoints on, besides the client URLs")
+	addAuthServerFlags(f, &cfg)
+	addTLSServerFlags(f, &cfg)
 	return cmd
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,19 +16,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/tendkv/tend/internal/freeport"
 	"github.com/tendkv/tend/internal/testenv"
 )
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // serverProc is a `tend server` process.
 type serverProc struct {
@@ -116,7 +105,7 @@ func (p *serverProc) wait(t *testing.T, d time.Duration) error {
 // it again on the same data dir, and finds every acknowledged write.
 func TestServerKill9(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s1.etcd")
-	clientPort, peerPort := freePort(t), freePort(t)
+	clientPort, peerPort := freeport.Port(t), freeport.Port(t)
 	p := startServer(t, dir, clientPort, peerPort)
 	cli := serverClient(t, clientPort)
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -223,7 +212,7 @@ func TestServerFlagErrors(t *testing.T) {
 // TestServerWithEtcdctl drives `tend server` with the real etcdctl.
 func TestServerWithEtcdctl(t *testing.T) {
 	_, etcdctl := testenv.EtcdBinaries(t)
-	clientPort, peerPort := freePort(t), freePort(t)
+	clientPort, peerPort := freeport.Port(t), freeport.Port(t)
 	startServer(t, filepath.Join(t.TempDir(), "s1.etcd"), clientPort, peerPort)
 	ep := fmt.Sprintf("127.0.0.1:%d", clientPort)
 	run := func(args ...string) string {

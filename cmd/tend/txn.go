@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -65,16 +66,11 @@ Prints SUCCESS or FAILURE, then each response after a blank line.`,
 		if err != nil {
 			return err
 		}
-		cli, err := cf.client()
+		resp, err := call(cmd, cf, "txn", func(ctx context.Context, cli *clientv3.Client) (*clientv3.TxnResponse, error) {
+			return cli.Txn(ctx).If(cmps...).Then(thenOps...).Else(elseOps...).Commit()
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := cf.commandContext(cmd.Context())
-		defer cancel()
-		resp, err := cli.Txn(ctx).If(cmps...).Then(thenOps...).Else(elseOps...).Commit()
-		if err != nil {
-			return cf.requestError("txn", err)
 		}
 		if cf.writeOut == "json" {
 			return printJSON(out, resp)
