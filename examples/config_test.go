@@ -13,19 +13,21 @@ func TestConfigsLoad(t *testing.T) {
 		templates     int
 		hooks         int
 		processes     int
+		services      int
 	}{
-		{"springboot", "agent.hcl", 1, 1, 1},
-		{"springboot", "whole-file/agent.hcl", 1, 1, 1},
-		{"loglevel", "agent.hcl", 3, 3, 1},
-		{"loglevel", "java/agent.hcl", 1, 0, 1},
-		{"nginx", "agent.hcl", 1, 1, 1},
+		{"springboot", "agent.hcl", 1, 1, 1, 0},
+		{"springboot", "whole-file/agent.hcl", 1, 1, 1, 0},
+		{"loglevel", "agent.hcl", 3, 3, 1, 0},
+		{"loglevel", "java/agent.hcl", 1, 0, 1, 0},
+		{"nginx", "agent.hcl", 1, 1, 1, 0},
+		{"nginx", "backend.hcl", 0, 0, 0, 1},
 	} {
 		t.Run(tc.example+"/"+tc.file, func(t *testing.T) {
 			dir := copyExample(t, tc.example)
 			cfg := loadConfig(t, filepath.Join(dir, tc.file))
-			if len(cfg.Templates) != tc.templates || len(cfg.Hooks) != tc.hooks || len(cfg.Processes) != tc.processes {
-				t.Errorf("%d templates, %d hooks, %d processes; want %d, %d, %d",
-					len(cfg.Templates), len(cfg.Hooks), len(cfg.Processes), tc.templates, tc.hooks, tc.processes)
+			if len(cfg.Templates) != tc.templates || len(cfg.Hooks) != tc.hooks || len(cfg.Processes) != tc.processes || len(cfg.Services) != tc.services {
+				t.Errorf("%d templates, %d hooks, %d processes, %d services; want %d, %d, %d, %d",
+					len(cfg.Templates), len(cfg.Hooks), len(cfg.Processes), len(cfg.Services), tc.templates, tc.hooks, tc.processes, tc.services)
 			}
 			for _, tp := range cfg.Templates {
 				if rel, err := filepath.Rel(dir, tp.Destination); err != nil || filepath.IsAbs(rel) || rel[0] == '.' {

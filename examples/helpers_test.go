@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +19,8 @@ import (
 	"github.com/tendkv/tend/agent/config"
 	"github.com/tendkv/tend/cluster"
 	"github.com/tendkv/tend/examples/internal/exampletest"
+	"github.com/tendkv/tend/internal/etcdtest"
+	"github.com/tendkv/tend/internal/freeport"
 	"github.com/tendkv/tend/templates"
 )
 
@@ -30,54 +30,29 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeURL(t *testing.T) *url.URL {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return &url.URL{Scheme: "http", Host: l.Addr().String()}
-}
-
 // startEtcd starts an embedded etcd on loopback ports for the test and
 // returns its client URL.
 func startEtcd(t *testing.T) string {
 	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Name = "examples"
-	cfg.Dir = t.TempDir()
-	cu, pu := freeURL(t), freeURL(t)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cfg.TickMs, cfg.ElectionMs = 10, 100
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatalf("start etcd: %v", err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(10 * time.Second):
-		t.Fatal("etcd not ready within 10s")
-	}
-	return cu.String()
+	e := etcdtest.StartT(t, etcdtest.Config{Dir: t.TempDir(), Name: "examples", Change: func(cfg *embed.Config) {
+		cfg.TickMs, cfg.ElectionMs = 10, 100
+	}})
+	return "http://" + etcdtest.ClientAddr(e)
 }
 
 // startTend starts a one-member tend cluster on loopback ports for the test
 // and returns its client URL.
 func startTend(t *testing.T) string {
 	t.Helper()
-	cu, pu := freeURL(t).String(), freeURL(t).String()
+	cu := freeport.URL(t)
 	m, err := cluster.StartMember(context.Background(), cluster.Config{
-		Name:                     "examples",
-		DataDir:                  t.TempDir(),
-		ListenClientURLs:         []string{cu},
-		ListenPeerURLs:           []string{pu},
-		InitialAdvertisePeerURLs: []string{pu},
+		Name:             "examples",
+		DataDir:          t.TempDir(),
+		ListenClientURLs: []string{cu},
+		// One member never dials its peer URL: nothing needs to listen on
+		// the advertised one, and port 0 cannot be taken first.
+		ListenPeerURLs:           []string{"http://127.0.0.1:0"},
+		InitialAdvertisePeerURLs: []string{"http://127.0.0.1:12380"},
 		HeartbeatInterval:        10 * time.Millisecond,
 		ElectionTimeout:          100 * time.Millisecond,
 		Logger:                   slog.New(slog.DiscardHandler),

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tendkv/tend/examples/internal/exampletest"
+	"github.com/tendkv/tend/internal/freeport"
 	"github.com/tendkv/tend/internal/testenv"
 )
 
@@ -69,7 +70,7 @@ func TestLoglevelActuatorAgent(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, ep string) {
 		c := newClient(t, ep)
-		port := strconv.Itoa(exampletest.FreePort(t))
+		port := strconv.Itoa(freeport.Port(t))
 		dir := copyExample(t, "loglevel",
 			`"http://127.0.0.1:2379"`, strconv.Quote(ep),
 			`127.0.0.1:8080`, `127.0.0.1:`+port,

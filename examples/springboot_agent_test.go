@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tendkv/tend/examples/internal/exampletest"
+	"github.com/tendkv/tend/internal/freeport"
 )
 
 // The whole example as the README runs it: `tend agent` renders
@@ -25,7 +26,7 @@ func TestSpringbootAgent(t *testing.T) {
 		c := newClient(t, ep)
 		dir := copyExample(t, "springboot", `"http://127.0.0.1:2379"`, strconv.Quote(ep))
 		seedSpringboot(t, dir, ep)
-		port := exampletest.FreePort(t)
+		port := freeport.Port(t)
 		put(t, c, "/myapp/production/config/server/port", strconv.Itoa(port))
 		installBinary(t, dir, "app", springbootApp)
 
@@ -48,13 +49,26 @@ func TestSpringbootAgent(t *testing.T) {
 		if first.File != "application.yml" {
 			t.Errorf("app read %q, want application.yml in its folder", first.File)
 		}
+		yml := filepath.Join(dir, "application.yml")
+		const prefix = "/myapp/production/config"
+		checkRender := func(what string, rev int64) []byte {
+			t.Helper()
+			b, err := os.ReadFile(yml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkDoc(t, what, b, wantDoc(t, c, prefix, rev))
+			return b
+		}
+		checkRender("the first render", 0)
 
 		// One transaction, two keys: the app restarts once and sees both.
 		newURL := "jdbc:postgresql://db2.production.example.com:5432/myapp"
-		if _, err := c.Txn(ctx(t)).Then(
+		txn, err := c.Txn(ctx(t)).Then(
 			clientv3.OpPut("/myapp/production/config/spring/datasource/url", newURL),
 			clientv3.OpPut("/myapp/production/config/app/hosts/2", "c.production.example.com"),
-		).Commit(); err != nil {
+		).Commit()
+		if err != nil {
 			t.Fatal(err)
 		}
 		want["spring.datasource.url"] = newURL
@@ -73,6 +87,7 @@ func TestSpringbootAgent(t *testing.T) {
 			return nil
 		})
 		waitCount(t, agent, 30*time.Second, `msg="hook ran" hook=restart-app`, 1)
+		checkRender("the render after the transaction", txn.Header.Revision)
 		if n := strings.Count(agent.Output(), `msg="started process"`); n != 2 {
 			t.Errorf("app started %d times by now, want 2: once at the first render, once for the change", n)
 		}
@@ -83,13 +98,10 @@ func TestSpringbootAgent(t *testing.T) {
 
 		// A port the app would refuse: the check fails, the file and the
 		// running app stay as they were.
-		before, err := os.ReadFile(filepath.Join(dir, "application.yml"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		before := checkRender("the render before the refused change", txn.Header.Revision)
 		put(t, c, "/myapp/production/config/server/port", "eighty")
 		waitCount(t, agent, 30*time.Second, `outcome=check-failed`, 1)
-		after, _ := os.ReadFile(filepath.Join(dir, "application.yml"))
+		after := checkRender("application.yml after a refused change (the keys before it)", txn.Header.Revision)
 		if string(after) != string(before) {
 			t.Errorf("a rejected render replaced application.yml:\n%s", after)
 		}

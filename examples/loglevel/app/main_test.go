@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tendkv/tend/examples/internal/exampletest"
+	"github.com/tendkv/tend/internal/freeport"
 )
 
 func TestMain(m *testing.M) {
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 func start(t *testing.T) (string, *exampletest.Proc) {
 	t.Helper()
 	bin := exampletest.Build(t, ".")
-	port := exampletest.FreePort(t)
+	port := freeport.Port(t)
 	p := exampletest.Start(t, t.TempDir(), nil, bin, "--port", strconv.Itoa(port), "--interval", "20ms",
 		"--loggers", "com.example.orders,com.example.payments")
 	p.WaitOutput(t, 10*time.Second, "actuator on")
@@ -170,7 +171,7 @@ func TestStartsAtTheLevelsInItsFolder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	port := exampletest.FreePort(t)
+	port := freeport.Port(t)
 	p := exampletest.Start(t, dir, nil, bin, "--port", strconv.Itoa(port), "--levels", ".")
 	p.WaitOutput(t, 20*time.Second, "actuator on")
 	base := "http://127.0.0.1:" + strconv.Itoa(port) + "/actuator/loggers/"

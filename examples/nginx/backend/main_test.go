@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tendkv/tend/examples/internal/exampletest"
+	"github.com/tendkv/tend/internal/freeport"
 )
 
 func TestMain(m *testing.M) {
@@ -18,7 +19,7 @@ func TestMain(m *testing.M) {
 
 func TestAnswersWithItsName(t *testing.T) {
 	bin := exampletest.Build(t, ".")
-	port := exampletest.FreePort(t)
+	port := freeport.Port(t)
 	p := exampletest.Start(t, t.TempDir(), nil, bin, "--name", "web-1", "--port", strconv.Itoa(port))
 	p.WaitOutput(t, 10*time.Second, "serving on")
 	base := "http://127.0.0.1:" + strconv.Itoa(port)

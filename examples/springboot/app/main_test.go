@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tendkv/tend/examples/internal/exampletest"
+	"github.com/tendkv/tend/internal/freeport"
 )
 
 func TestMain(m *testing.M) {
@@ -27,7 +28,7 @@ func start(t *testing.T, yml string, args ...string) (string, *exampletest.Proc)
 	if err := os.WriteFile(file, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := exampletest.FreePort(t)
+	port := freeport.Port(t)
 	p := exampletest.Start(t, dir, nil, bin, append([]string{"--config", file, "--port", strconv.Itoa(port)}, args...)...)
 	p.WaitOutput(t, 10*time.Second, "serving on")
 	return "http://127.0.0.1:" + strconv.Itoa(port), p
@@ -95,7 +96,7 @@ app:
 func TestServesOnServerPort(t *testing.T) {
 	bin := exampletest.Build(t, ".")
 	dir := t.TempDir()
-	port := exampletest.FreePort(t)
+	port := freeport.Port(t)
 	yml := "server:\n  port: " + strconv.Itoa(port) + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "application.yml"), []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
