@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,6 +30,10 @@ type Config struct {
 	Serializable bool // Range: serializable instead of linearizable reads
 	Watchers     int  // Watch: watchers on the prefix
 	DialTimeout  time.Duration
+	// Username and Password, when set, authenticate every connection.
+	Username, Password string
+	// TLS, when set, is the connections' TLS (https:// endpoints).
+	TLS *tls.Config
 }
 
 func (c *Config) validate() error {
@@ -119,7 +124,10 @@ func connect(c Config) ([]*clientv3.Client, func(), error) {
 		}
 	}
 	for range c.Conns {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: c.DialTimeout, Logger: zap.NewNop()})
+		cli, err := clientv3.New(clientv3.Config{
+			Endpoints: c.Endpoints, DialTimeout: c.DialTimeout, Logger: zap.NewNop(),
+			Username: c.Username, Password: c.Password, TLS: c.TLS,
+		})
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("connect to %v: %w", c.Endpoints, err)

@@ -116,7 +116,11 @@ func Watch(ctx context.Context, c Config) (Report, error) {
 		return rep, fmt.Errorf("watch benchmark puts: %w", putErr)
 	}
 	if rep.Errors > 0 {
-		return rep, fmt.Errorf("watch benchmark: %d of %d events not delivered", rep.Errors, c.Total*c.Watchers)
+		why := "within 30s of the last put"
+		if firstErr != nil {
+			why = fmt.Sprintf("a watcher ended: %v", firstErr)
+		}
+		return rep, fmt.Errorf("watch benchmark: %d of %d events not delivered (%s)", rep.Errors, c.Total*c.Watchers, why)
 	}
 	return rep, nil
 }
