@@ -72,7 +72,10 @@
 // with the Go and process collectors; every series named tend_agent_*,
 // labelled by template, hook or service name only) and /health (200 with
 // Health as JSON once every template rendered at least once and the store
-// connection is up; 503 with the reasons otherwise). A listen address that
+// connection is up; 503 with the reasons otherwise). A reload keeps a
+// template rendered while its destination stays: the last good file is
+// still in place, even if the new definition fails to render (that shows
+// in the renders metric and the fleet status). A listen address that
 // cannot be bound ends Run at start; on reload, the new address is bound
 // before the old listener closes, and the old one stays if it cannot be.
 //

@@ -199,6 +199,9 @@ func (l *loop) setConfig(cfg *config.Config, old []*unit) {
 		}
 		if o := byName[t.Name]; o != nil {
 			u.deps, u.rev, u.rejected = o.deps, o.rev, o.rejected
+			// The file it rendered is still in place: /health stays up
+			// while the new definition renders, or fails to.
+			u.rendered = o.rendered && o.cfg.Destination == t.Destination
 		}
 		u.mark(time.Now(), true)
 		l.units = append(l.units, u)
@@ -216,7 +219,7 @@ func (l *loop) setConfig(cfg *config.Config, old []*unit) {
 		e.deps = templates.Deps{Prefixes: []string{p.EnvPrefix}}
 		e.rev = l.seen
 		if o := oldEnv[p.Name]; o != nil && o.cfg.EnvPrefix == p.EnvPrefix {
-			e.rev, e.env = o.rev, o.env
+			e.rev, e.env, e.rendered = o.rev, o.env, o.rendered
 		}
 		e.mark(time.Now(), true)
 		l.envs = append(l.envs, e)

@@ -213,3 +213,47 @@ telemetry {
 		}
 	})
 }
+
+// A reload does not take /health down while the file it rendered stays in
+// place, even when the new definition fails to render; a template moved to
+// a new destination is not rendered until it renders there.
+func TestHealthAcrossReload(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s server) {
+		conf := func(contents, dest string) string {
+			return fmt.Sprintf(`
+template "app" {
+  contents    = %q
+  destination = %q
+}
+telemetry {
+  listen = "127.0.0.1:0"
+}
+`, contents, dest)
+		}
+		h := startAgent(t, s.URL(), s.URL(), conf(`v={{ key "/hr/v" }}`, "app.conf"), nil)
+		h.put("/hr/v", "1")
+		h.waitFile("app.conf", "v=1")
+		waitHealth(t, h, http.StatusOK, "rendered")
+		failed := map[string]string{"template": "app", "outcome": "render-failed"}
+		before := scrape.Value(metricsOf(t, h)["tend_agent_renders_total"], failed)
+
+		// The new text reads a missing key: the render after the reload
+		// fails, the file stays, and so does /health.
+		h.agent.Reload(loadConfig(t, h.dir, s.URL(), conf(`w={{ key "/hr/missing" }}`, "app.conf"), nil))
+		waitMetric(t, h, "tend_agent_renders_total", failed, before+1)
+		if code, hl := health(t, h); code != http.StatusOK || !hl.Healthy || hl.Rendered != 1 {
+			t.Errorf("/health after a reload whose render failed = %d %+v, want 200: app.conf is still the last good file", code, hl)
+		}
+		h.waitFile("app.conf", "v=1")
+
+		// Moved: not rendered until the new file is there.
+		h.agent.Reload(loadConfig(t, h.dir, s.URL(), conf(`w={{ key "/hr/missing" }}`, "moved.conf"), nil))
+		hl := waitHealth(t, h, http.StatusServiceUnavailable, "the template moved to a file not rendered yet")
+		if hl.Rendered != 0 || len(hl.Reasons) != 1 || !strings.Contains(hl.Reasons[0], `template "app" not rendered yet`) {
+			t.Errorf("/health after the move = %+v, want template app named", hl)
+		}
+		h.put("/hr/missing", "2")
+		h.waitFile("moved.conf", "w=2")
+		waitHealth(t, h, http.StatusOK, "rendered at the new destination")
+	})
+}
