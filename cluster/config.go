@@ -89,6 +89,9 @@ type Config struct {
 	// that serve /metrics and the health endpoints only, over http:// or
 	// https:// (with the client certificate).
 	ListenMetricsURLs []string
+	// EnablePprof is etcd's --enable-pprof: the client URLs also serve Go's
+	// profiles under /debug/pprof/.
+	EnablePprof bool
 
 	// Faults, when set, injects faults into what this member sends to its
 	// peers (tests and the playground share one between members).

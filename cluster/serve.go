@@ -18,6 +18,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"go.etcd.io/etcd/api/v3/version"
+	"go.etcd.io/etcd/pkg/v3/debugutil"
 	electiongw "go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb/gw"
 	lockgw "go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb/gw"
 	"google.golang.org/grpc"
@@ -26,7 +27,8 @@ import (
 
 // Each client listener serves, as etcd's does, gRPC (HTTP/2) and plain HTTP
 // (HTTP/1.1): GET /health, /livez, /readyz, /version, /metrics, and the JSON gateway to the gRPC
-// API under /v3/ (as `curl -X POST .../v3/kv/range -d '{"key":"Zm9v"}'`).
+// API under /v3/ (as `curl -X POST .../v3/kv/range -d '{"key":"Zm9v"}'`);
+// with EnablePprof, Go's profiles under /debug/pprof/.
 
 // httpStack is the HTTP side shared by the client listeners.
 type httpStack struct {
@@ -66,6 +68,11 @@ func (m *Member) newHTTPStack(ctx context.Context) (*httpStack, error) {
 	m.handleHealth(mux)
 	mux.Handle("/metrics", m.metrics.handler())
 	mux.HandleFunc("/version", serveVersion)
+	if m.cfg.EnablePprof {
+		for path, h := range debugutil.PProfHandlers() {
+			mux.Handle(path, h)
+		}
+	}
 	mux.Handle("/v3/", wsproxy.WebsocketProxy(gwmux,
 		// Streams (watch, keep-alive) arrive as websocket upgrades of GET.
 		wsproxy.WithRequestMutator(func(_, out *http.Request) *http.Request {

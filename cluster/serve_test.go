@@ -92,3 +92,21 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("/livez under CORRUPT = %d %q, want live", code, body)
 	}
 }
+
+// With EnablePprof (etcd's --enable-pprof) the client URL serves Go's
+// profiles under /debug/pprof/; without it, nothing is there.
+func TestPprof(t *testing.T) {
+	off := start(t, testConfig(t, t.TempDir()))
+	if code, _ := httpDo(t, off, "GET", "/debug/pprof/", ""); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without EnablePprof = %d, want 404", code)
+	}
+	cfg := testConfig(t, t.TempDir())
+	cfg.EnablePprof = true
+	on := start(t, cfg)
+	if code, body := httpDo(t, on, "GET", "/debug/pprof/", ""); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/ = %d %.200q, want the index of profiles", code, body)
+	}
+	if code, body := httpDo(t, on, "GET", "/debug/pprof/goroutine?debug=1", ""); code != 200 || !strings.Contains(body, "goroutine profile: total") {
+		t.Errorf("/debug/pprof/goroutine = %d %.200q, want a goroutine profile", code, body)
+	}
+}

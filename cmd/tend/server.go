@@ -80,6 +80,7 @@ The flags are etcd's. Stop it with SIGINT or SIGTERM.`,
 	f.Uint64Var(&cfg.SnapshotCatchUpEntries, "snapshot-catchup-entries", def.SnapshotCatchUpEntries, "number of entries kept behind a snapshot for slow followers to catch up from the log")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&cfg.Metrics, "metrics", cluster.MetricsBasic, "set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics")
+	f.BoolVar(&cfg.EnablePprof, "enable-pprof", false, "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"")
 	f.StringVar(&listenMetrics, "listen-metrics-urls", "", "comma-separated URLs to serve /metrics and the health endpoints on, besides the client URLs")
 	addAuthServerFlags(f, &cfg)
 	addTLSServerFlags(f, &cfg)
