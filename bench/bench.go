@@ -109,10 +109,15 @@ func report(op string, c Config, took time.Duration, lat []time.Duration, errs i
 		r.Throughput = float64(len(lat)) / took.Seconds()
 	}
 	if n := len(lat); n > 0 {
-		pct := func(p float64) time.Duration { return lat[min(n-1, int(float64(n)*p))] }
-		r.P50, r.P90, r.P99, r.Max = pct(0.50), pct(0.90), pct(0.99), lat[n-1]
+		r.P50, r.P90, r.P99, r.Max = pct(lat, 0.50), pct(lat, 0.90), pct(lat, 0.99), lat[n-1]
 	}
 	return r
+}
+
+// pct is the p-quantile of sorted, which is not empty.
+func pct(sorted []time.Duration, p float64) time.Duration {
+	n := len(sorted)
+	return sorted[min(n-1, int(float64(n)*p))]
 }
 
 // connect opens c.Conns clients.

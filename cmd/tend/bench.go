@@ -27,6 +27,7 @@ percentiles (p50, p90, p99, max), as a table or with -w json.
   tend bench watch --watchers 8 --total 1000
   tend bench agent --total 1000
   tend bench agent --templates 100 --keys 10000
+  tend bench fleet --agents 1000 --rollouts 10
 
 Run bench put before bench range with the same --key-size and
 --key-space-size so the keys exist. Each run stops after --total requests or
@@ -87,6 +88,6 @@ Run bench put before bench range with the same --key-size and
 	watch := &cobra.Command{Use: "watch", Short: "Deliver puts to watchers on a prefix and time each event", Args: cobra.NoArgs, RunE: runWith("watch", bench.Watch)}
 	watch.Flags().IntVar(&c.Watchers, "watchers", 10, "watchers on the prefix")
 	agentCmd := newBenchAgentCmd(cf, &timeout, runWith("agent", bench.Agent))
-	cmd.AddCommand(put, rng, watch, agentCmd, newBenchFailoverCmd(cf, &timeout))
+	cmd.AddCommand(put, rng, watch, agentCmd, newBenchFailoverCmd(cf, &timeout), newBenchFleetCmd(cf, &timeout, &c))
 	return cmd
 }
