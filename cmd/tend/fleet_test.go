@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tendkv/tend/fleet"
 )
 
 // startFleetAgent runs `tend agent` for host in a folder of its own: one
@@ -122,7 +124,7 @@ func TestFleetStatus(t *testing.T) {
 					t.Errorf("fleet status printed\n%s\nwant a line starting %q", out, want)
 				}
 			}
-			var report fleetReport
+			var report fleet.Report
 			if err := json.Unmarshal([]byte(okAt(t, ep, "fleet", "status", "--prefix", status, "-w", "json")), &report); err != nil {
 				t.Fatal(err)
 			}
