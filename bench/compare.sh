@@ -8,6 +8,7 @@
 #   AUTH=1 bash bench/compare.sh          # with authentication on
 #   MEMBERS=3 bash bench/compare.sh       # three-member clusters, clients on all
 #   TLS=1 bash bench/compare.sh           # https:// with client certificates required
+#   FLEET="1000 5000" bash bench/compare.sh   # tend bench fleet at each agent count instead
 #
 # With TLS=1 a throwaway CA (openssl) signs one certificate for the servers
 # and one for the client; both servers serve https:// client and peer URLs
@@ -176,6 +177,44 @@ bench() {
 for ep in "$tend_ep" "$etcd_ep"; do
   total=1000 bench "$ep" put --sequential-keys --key-space-size 1000 --clients 16 --conns 2 >/dev/null
 done
+
+# With FLEET="N ...": tend bench fleet with N simulated agents (each on its
+# own connection, ROLLOUTS changes, status leases of TTL kept alive), in
+# increasing N; peak RSS is the servers' VmHWM after the run (the largest
+# member's, with MEMBERS).
+if [[ -n "${FLEET:-}" ]]; then
+  peak() { # peak NAME: the largest VmHWM of NAME's members, in MB
+    local max=0 kb
+    for pid in $(cat "$work/$1.pids"); do
+      kb=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
+      (( kb > max )) && max=$kb
+    done
+    echo $(( max / 1024 ))
+  }
+  # fleet ENDPOINT N: prints "join_ms deliver_p99_ms status_p99_ms rollout_p50_ms rollout_max_ms".
+  fleet() {
+    local out
+    out="$("$work/tend" --endpoints "$1" "${creds[@]}" bench fleet --agents "$2" --rollouts "${ROLLOUTS:-10}" --ttl "${TTL:-5s}" -w json)"
+    local p99s p50s maxs
+    p99s=($(grep -o '"p99_ns":[0-9]*' <<<"$out" | cut -d: -f2))
+    p50s=($(grep -o '"p50_ns":[0-9]*' <<<"$out" | cut -d: -f2))
+    maxs=($(grep -o '"max_ns":[0-9]*' <<<"$out" | cut -d: -f2))
+    echo "$(ms "$(field join_ns <<<"$out")") $(ms "${p99s[0]}") $(ms "${p99s[1]}") $(ms "${p50s[2]}") $(ms "${maxs[2]}")"
+  }
+  echo "| agents | server | join ms | deliver p99 ms | status p99 ms | rollout p50 ms | rollout max ms | peak RSS MB |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+  row=0
+  for n in $FLEET; do
+    order=(tend etcd)
+    (( row++ % 2 == 0 )) || order=(etcd tend)
+    for who in "${order[@]}"; do
+      ep="$tend_ep"; [[ $who == etcd ]] && ep="$etcd_ep"
+      read -r join dp99 sp99 rp50 rmax < <(fleet "$ep" "$n")
+      echo "| $n | $who | $join | $dp99 | $sp99 | $rp50 | $rmax | $(peak "$who") |"
+    done
+  done
+  exit 0
+fi
 
 echo "| op | clients | conns | tend req/s | etcd req/s | tend p50 ms | etcd p50 ms | tend p99 ms | etcd p99 ms |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -275,7 +275,11 @@ func Fleet(ctx context.Context, c FleetConfig) (FleetReport, error) {
 		}
 		rev := resp.Header.Revision
 		if err := obs.wait(ctx, rev, c.Agents, c.RolloutTimeout); err != nil {
-			return r.finish(rep, rollouts), fmt.Errorf("rollout %d (revision %d): %w", n+1, rev, err)
+			rep = r.finish(rep, rollouts)
+			if rep.FirstError != "" {
+				err = fmt.Errorf("%w (%d agent errors, first: %s)", err, rep.Errors, rep.FirstError)
+			}
+			return rep, fmt.Errorf("rollout %d (revision %d): %w", n+1, rev, err)
 		}
 		rollouts = append(rollouts, time.Since(t0))
 		if err := r.waitSamples(ctx, c.Agents*(n+1), c.RolloutTimeout); err != nil {
