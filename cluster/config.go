@@ -10,6 +10,7 @@ import (
 
 	raftpb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/tendkv/tend/cluster/autocompact"
 	"github.com/tendkv/tend/cluster/transport"
 )
 
@@ -92,6 +93,11 @@ type Config struct {
 	// EnablePprof is etcd's --enable-pprof: the client URLs also serve Go's
 	// profiles under /debug/pprof/.
 	EnablePprof bool
+
+	// AutoCompaction is etcd's --auto-compaction-mode and
+	// --auto-compaction-retention (see autocompact.Parse); the zero value
+	// compacts nothing, as etcd's default does. Only the leader compacts.
+	AutoCompaction autocompact.Policy
 
 	// Faults, when set, injects faults into what this member sends to its
 	// peers (tests and the playground share one between members).

@@ -533,6 +533,8 @@ func (m *Member) start() {
 	}()
 	go func() { defer m.loops.Done(); m.runReads() }()
 	go func() { defer m.loops.Done(); m.runLeaseExpiry() }()
+	m.loops.Add(1)
+	go func() { defer m.loops.Done(); m.runAutoCompaction() }()
 	// WAL files the last snapshot released (unlocked) are removed, keeping
 	// the newest keepWALFiles; the purger stops with m.ctx.
 	walDir := filepath.Join(m.cfg.DataDir, "member", "wal")

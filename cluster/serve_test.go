@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,9 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tendkv/tend/cluster/autocompact"
 )
 
 // httpDo sends one HTTP request to the member's client URL and returns the
@@ -108,5 +112,36 @@ func TestPprof(t *testing.T) {
 	}
 	if code, body := httpDo(t, on, "GET", "/debug/pprof/goroutine?debug=1", ""); code != 200 || !strings.Contains(body, "goroutine profile: total") {
 		t.Errorf("/debug/pprof/goroutine = %d %.200q, want a goroutine profile", code, body)
+	}
+}
+
+// With AutoCompaction (etcd's --auto-compaction-retention 2s) the member
+// compacts its history by itself: old revisions go, the newest stay.
+func TestAutoCompaction(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.AutoCompaction = autocompact.Policy{Mode: autocompact.Periodic, Period: 2 * time.Second}
+	m := start(t, cfg)
+	cli := client(t, m)
+	var last int64
+	for i := range 5 {
+		resp, err := cli.Put(ctx(t), "ac", fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = resp.Header.Revision
+	}
+	// The window reaches past the puts a period after them.
+	deadline := time.Now().Add(20 * time.Second)
+	for m.Store().CompactRev() < last {
+		if time.Now().After(deadline) {
+			t.Fatalf("compacted to %d after 20s, want %d or later", m.Store().CompactRev(), last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := cli.Get(ctx(t), "ac", clientv3.WithRev(last-1)); err == nil || !strings.Contains(err.Error(), "required revision has been compacted") {
+		t.Errorf("get at revision %d after auto compaction: %v, want compacted", last-1, err)
+	}
+	if resp, err := cli.Get(ctx(t), "ac"); err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "4" {
+		t.Errorf("get after auto compaction = %v, %v; want the newest value", resp, err)
 	}
 }

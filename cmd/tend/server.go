@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tendkv/tend/cluster"
+	"github.com/tendkv/tend/cluster/autocompact"
 )
 
 // newServerCmd is `tend server`: one cluster member, with etcd's flags.
@@ -23,6 +24,8 @@ func newServerCmd() *cobra.Command {
 		listenClient, advertiseClient    string
 		listenPeer, initialAdvertisePeer string
 		listenMetrics                    string
+		compactionMode                   string
+		compactionRetention              string
 		heartbeatMS, electionMS          uint
 		logLevel                         string
 		preVote                          bool
@@ -57,6 +60,11 @@ The flags are etcd's. Stop it with SIGINT or SIGTERM.`,
 			if cfg.SnapshotCount == 0 {
 				return fmt.Errorf("--snapshot-count 0: give a positive count, such as %d", cluster.DefaultSnapshotCount)
 			}
+			policy, err := autocompact.Parse(compactionMode, compactionRetention)
+			if err != nil {
+				return err
+			}
+			cfg.AutoCompaction = policy
 			return runServer(cmd.Context(), cfg)
 		},
 	}
@@ -81,6 +89,8 @@ The flags are etcd's. Stop it with SIGINT or SIGTERM.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&cfg.Metrics, "metrics", cluster.MetricsBasic, "set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics")
 	f.BoolVar(&cfg.EnablePprof, "enable-pprof", false, "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"")
+	f.StringVar(&compactionMode, "auto-compaction-mode", string(autocompact.Periodic), "interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention.")
+	f.StringVar(&compactionRetention, "auto-compaction-retention", "0", "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.")
 	f.StringVar(&listenMetrics, "listen-metrics-urls", "", "comma-separated URLs to serve /metrics and the health endpoints on, besides the client URLs")
 	addAuthServerFlags(f, &cfg)
 	addTLSServerFlags(f, &cfg)

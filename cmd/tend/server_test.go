@@ -186,6 +186,8 @@ func TestServerFlagErrors(t *testing.T) {
 		{[]string{"--listen-client-urls", "127.0.0.1:2379"}, "--listen-client-urls"},
 		{[]string{"--election-timeout", "10"}, "--election-timeout"},
 		{[]string{"--initial-cluster", "other=http://127.0.0.1:2380"}, "--initial-cluster"},
+		{[]string{"--auto-compaction-retention", "1x"}, `--auto-compaction-retention "1x": give a duration`},
+		{[]string{"--auto-compaction-mode", "hourly", "--auto-compaction-retention", "1"}, `--auto-compaction-mode "hourly"`},
 	} {
 		args := append([]string{"server", "--data-dir", filepath.Join(t.TempDir(), "d")}, tc.args...)
 		cmd := exec.Command(tendBin, args...)
