@@ -216,6 +216,9 @@ func FuzzApply(f *testing.F) {
 			if s.Rev() != m.rev {
 				t.Fatalf("apply %v: revision %d, want %d", req, s.Rev(), m.rev)
 			}
+			if got := s.Stats().Keys; got != len(m.kvs) {
+				t.Fatalf("apply %v: Stats().Keys = %d, want %d live keys", req, got, len(m.kvs))
+			}
 			// Now and at an older, uncompacted revision.
 			checkRange(t, s, m, 0)
 			if old := m.rev - int64(b%5); old >= max(m.compact, 1) {

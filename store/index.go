@@ -156,6 +156,9 @@ func (ki *keyIndex) keep(atRev int64, available map[revision]struct{}) {
 type index struct {
 	blocks [][]*keyIndex
 	n      int
+	// live counts the keys not deleted, kept by the write path (put,
+	// delete) and counted once after a rebuild.
+	live int
 }
 
 const maxIndexBlock = 512
@@ -278,8 +281,8 @@ func (x *index) keep(atRev int64) map[revision]struct{} {
 	return available
 }
 
-// liveKeys counts the keys that are not deleted.
-func (x *index) liveKeys() int {
+// countLive counts the keys that are not deleted, walking every key.
+func (x *index) countLive() int {
 	n := 0
 	for _, blk := range x.blocks {
 		for _, ki := range blk {

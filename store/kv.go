@@ -235,6 +235,9 @@ func (t *writeTxn) put(key, value []byte, lease int64) {
 		Lease:          lease,
 	}
 	t.store(r, false, kv)
+	if !ki.live() {
+		s.idx.live++
+	}
 	ki.put(r)
 	t.changes = append(t.changes, change{kv: kv})
 	if oldLease == lease {
@@ -266,6 +269,9 @@ func (t *writeTxn) delete(ki *keyIndex) {
 	r := revision{main: t.beginRev + 1, sub: int64(len(t.changes))}
 	kv := &mvccpb.KeyValue{Key: ki.key}
 	t.store(r, true, kv)
+	if ki.live() {
+		s.idx.live--
+	}
 	ki.tombstone(r)
 	t.changes = append(t.changes, change{kv: kv, tomb: true})
 	if id, ok := s.keyLease[string(ki.key)]; ok {

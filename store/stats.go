@@ -15,8 +15,8 @@ type Stats struct {
 	// PutBytes is the size of the keys and values put
 	// (etcd_debugging_mvcc_total_put_size_in_bytes).
 	PutBytes uint64
-	// Keys are the live keys (etcd_debugging_mvcc_keys_total); counting
-	// them walks the index.
+	// Keys are the live keys (etcd_debugging_mvcc_keys_total), counted
+	// as keys are put and deleted.
 	Keys int
 	// WatchStreams and Watchers are open now; SlowWatchers are those
 	// behind the current revision, being caught up.
@@ -38,7 +38,7 @@ func (s *Store) Stats() Stats {
 		PutBytes: s.counts.putBytes.Load(),
 	}
 	s.mu.RLock()
-	st.Keys = s.idx.liveKeys()
+	st.Keys = s.idx.live
 	s.mu.RUnlock()
 	h := s.hub
 	h.lock()

@@ -218,6 +218,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("rebuild index: %w", err)
 	}
+	s.idx.live = s.idx.countLive()
 	if s.compactJob != nil {
 		close(s.compactDone) // the restored file replaces that work
 	}
