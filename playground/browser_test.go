@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/tendkv/tend/agent"
 	"github.com/tendkv/tend/internal/testenv"
 )
 
@@ -206,6 +208,9 @@ func TestBrowser(t *testing.T) {
 	b.wait(15*time.Second, "five members and exactly one leader",
 		`document.querySelectorAll('#members .member').length === 5 && document.querySelectorAll('#members .member[data-role=leader]').length === 1 && document.body.dataset.leader !== ''`)
 	b.wait(5*time.Second, "heartbeats and their answers drawn flying", `drawn.has('heartbeat') && drawn.has('heartbeat-resp')`)
+	if eval[bool](b, `getComputedStyle(document.querySelector('#fleet-panel')).display !== 'none'`) {
+		b.fail("the playground draws the dashboard's fleet panel")
+	}
 
 	const key, value = "/playground/greeting", "hello from m1"
 	b.do("put through m1",
@@ -279,6 +284,49 @@ func TestBrowser(t *testing.T) {
 		fmt.Sprintf(`!document.querySelector('#keys tr[data-key=%q]') && !!document.querySelector('#keys tr[data-key="/playground/partition"]') && (li => li.querySelector('.t').innerText === 'DELETE' && li.innerText.includes(%q))(document.querySelector('#feed li'))`, key, key))
 	b.shot(t.ArtifactDir(), "deleted.png")
 
+	if errs := b.errors(); len(errs) > 0 {
+		t.Fatalf("the page logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestBrowserFleet opens a dashboard with a fleet prefix: the fleet panel
+// lists each host's templates with the failed one marked, and says how to
+// get entries once none is left.
+func TestBrowserFleet(t *testing.T) {
+	b := newBrowser(t)
+	p, _ := startTest(t, 1)
+	cli := clusterClient(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for key, value := range map[string]string{
+		"/tend/fleet/web1": hostStatus(t, "web1", agent.Status{Template: "app.yml", Revision: 5, AppliedAt: time.Now(), Outcome: "applied"}),
+		"/tend/fleet/web2": hostStatus(t, "web2", agent.Status{Template: "app.yml", Revision: 3, Outcome: "hook-failed", Error: "hook reload: exit status 1"}),
+	} {
+		if _, err := cli.Put(ctx, key, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, srv := startDashboard(t, cli, DashboardOptions{Prefix: "/", FleetPrefix: "/tend/fleet/"})
+
+	b.do("open the dashboard", chromedp.EmulateViewport(1440, 1000), chromedp.Navigate(srv.URL))
+	b.wait(15*time.Second, "the fleet panel with web1 and web2",
+		`!document.querySelector('#fleet-panel').hidden && document.querySelectorAll('#fleet tbody tr[data-host]').length === 2`)
+	if got := eval[string](b, `[...document.querySelectorAll('#fleet tbody tr[data-host]')].map(tr => tr.dataset.host + ':' + tr.dataset.failed + ':' + tr.classList.contains('failed')).join(' ')`); got != "web2:true:true web1:false:false" {
+		b.fail("fleet rows (host:failed:marked) %q, want web2 failed and marked first, then web1", got)
+	}
+	if got := eval[string](b, `document.querySelector('#fleet-meta').innerText`); !strings.HasPrefix(got, "2 hosts, 2 templates, 1 failed") {
+		b.fail("fleet count line %q", got)
+	}
+	if got := eval[string](b, `document.querySelector('#fleet tr[data-host=web2]').innerText`); !strings.Contains(got, "hook-failed") || !strings.Contains(got, "exit status 1") {
+		b.fail("web2's row says %q, want its outcome and error", got)
+	}
+	b.shot(t.ArtifactDir(), "fleet.png")
+
+	if _, err := cli.Delete(ctx, "/tend/fleet/", clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(10*time.Second, "the empty fleet saying how to get entries",
+		`document.querySelector('#fleet tbody').innerText.includes('no agent publishes under /tend/fleet/') && document.querySelector('#fleet tbody').innerText.includes('status {} block')`)
 	if errs := b.errors(); len(errs) > 0 {
 		t.Fatalf("the page logged errors:\n%s", strings.Join(errs, "\n"))
 	}

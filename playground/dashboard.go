@@ -13,46 +13,58 @@ import (
 
 // Dashboard draws a running tend or etcd cluster through clientv3 only:
 // each member's status, the member list, the keys under a prefix and a
-// watch on them. It changes nothing.
+// watch on them, and the status the agents publish (the fleet). It changes
+// nothing.
 type Dashboard struct {
-	cli      *clientv3.Client
-	prefix   string
-	interval time.Duration
-	hub      *Hub
+	cli  *clientv3.Client
+	opts DashboardOptions
+	hub  *Hub
+}
+
+// DashboardOptions say what a Dashboard shows.
+type DashboardOptions struct {
+	// Prefix is the keys shown and watched ("" for all).
+	Prefix string
+	// FleetPrefix is where the agents publish their status (agent.HostStatus,
+	// as tend fleet status reads it); "" turns the fleet panel off.
+	FleetPrefix string
+	// Interval is how often to ask every member for its status (zero:
+	// DefaultDashboardInterval).
+	Interval time.Duration
 }
 
 // DefaultDashboardInterval is how often a Dashboard asks every member for
 // its status.
 const DefaultDashboardInterval = time.Second
 
-// NewDashboard returns a Dashboard of the cluster cli reaches, showing the
-// keys under prefix ("" for all), polling every interval (the default when
-// zero). Run feeds it.
-func NewDashboard(cli *clientv3.Client, prefix string, interval time.Duration) *Dashboard {
-	if interval <= 0 {
-		interval = DefaultDashboardInterval
+// NewDashboard returns a Dashboard of the cluster cli reaches, showing what
+// o says. Run feeds it.
+func NewDashboard(cli *clientv3.Client, o DashboardOptions) *Dashboard {
+	if o.Interval <= 0 {
+		o.Interval = DefaultDashboardInterval
 	}
-	return &Dashboard{cli: cli, prefix: prefix, interval: interval, hub: NewHub()}
+	return &Dashboard{cli: cli, opts: o, hub: NewHub()}
 }
 
 // Hub returns what the page is fed from.
 func (d *Dashboard) Hub() *Hub { return d.hub }
 
-// Run polls the cluster and follows its keys until ctx ends.
+// Run polls the cluster and follows its keys and its fleet until ctx ends.
 func (d *Dashboard) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		w := &keyWatcher{hub: d.hub, prefix: d.prefix, client: func() *clientv3.Client { return d.cli }}
-		w.run(ctx)
-	}()
 	defer wg.Wait()
+	wg.Go(func() {
+		w := &keyWatcher{hub: d.hub, prefix: d.opts.Prefix, client: func() *clientv3.Client { return d.cli }}
+		w.run(ctx)
+	})
+	if d.opts.FleetPrefix != "" {
+		wg.Go(func() { newFleetWatcher(d.hub, d.cli, d.opts.FleetPrefix).run(ctx) })
+	}
 	tr := newTracker()
 	tr.reportDown = true
 	prev := map[string]MemberView{}
 	reached := true
-	t := time.NewTicker(d.interval)
+	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
 	for {
 		st := d.state(ctx, prev)
@@ -81,11 +93,11 @@ func (d *Dashboard) Run(ctx context.Context) {
 // prev holds the members last seen, drawn down when the list is out of
 // reach; it is updated.
 func (d *Dashboard) state(ctx context.Context, prev map[string]MemberView) State {
-	st := State{Mode: "dashboard", Now: time.Now().UnixMilli(), Prefix: d.prefix, Endpoints: d.cli.Endpoints()}
+	st := State{Mode: "dashboard", Now: time.Now().UnixMilli(), Prefix: d.opts.Prefix, Endpoints: d.cli.Endpoints()}
 	if st.Prefix == "" {
 		st.Prefix = "(all keys)"
 	}
-	rctx, cancel := context.WithTimeout(ctx, max(d.interval, 2*time.Second))
+	rctx, cancel := context.WithTimeout(ctx, max(d.opts.Interval, 2*time.Second))
 	defer cancel()
 	ml, err := d.cli.MemberList(rctx)
 	if err != nil {

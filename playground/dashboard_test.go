@@ -18,22 +18,11 @@ import (
 // going down; its page refuses every action.
 func TestDashboard(t *testing.T) {
 	p, psrv := startTest(t, 3)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: p.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := clusterClient(t, p)
 	mustPost(t, psrv.URL, "put", Request{Member: "m1", Key: "/app/before", Value: "1"})
 	mustPost(t, psrv.URL, "put", Request{Member: "m1", Key: "/other", Value: "not shown"})
 
-	d := NewDashboard(cli, "/app/", 200*time.Millisecond)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	srv := httptest.NewServer(Handler(d.Hub(), nil))
-	defer srv.Close()
-	defer srv.CloseClientConnections()
+	d, srv := startDashboard(t, cli, DashboardOptions{Prefix: "/app/", Interval: 200 * time.Millisecond})
 
 	s := openStream(t, srv.URL)
 	st := s.waitState(t, 10*time.Second, "three members and a leader", func(st State) bool {
@@ -75,4 +64,35 @@ func TestDashboard(t *testing.T) {
 	if res, code := post(t, srv.URL, "put", Request{Member: "m1", Key: "/app/x", Value: "y"}); code != http.StatusForbidden || res.OK {
 		t.Fatalf("put through the dashboard: %d %+v", code, res)
 	}
+	if f := d.Hub().Fleet(); f.Prefix != "" {
+		t.Fatalf("a dashboard without a fleet prefix published a fleet: %+v", f)
+	}
+}
+
+// clusterClient is a client of p's members, closed when the test ends.
+func clusterClient(t *testing.T, p *Playground) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: p.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// startDashboard runs a Dashboard of what cli reaches and serves its page,
+// both until the test ends.
+func startDashboard(t *testing.T, cli *clientv3.Client, o DashboardOptions) (*Dashboard, *httptest.Server) {
+	t.Helper()
+	d := NewDashboard(cli, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	srv := httptest.NewServer(Handler(d.Hub(), nil))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return d, srv
 }

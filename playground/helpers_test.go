@@ -47,6 +47,7 @@ type stream struct {
 	watch    chan []WatchEvent
 	msgs     chan Msg
 	keys     chan Keyspace // the keyspace a page starts from
+	fleet    chan Fleet
 }
 
 // openStream reads the event stream until the test ends.
@@ -62,7 +63,7 @@ func openStream(t *testing.T, base string) *stream {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("GET /api/events: Content-Type %q", ct)
 	}
-	s := &stream{states: make(chan State, 1024), timeline: make(chan Entry, 1024), watch: make(chan []WatchEvent, 1024), msgs: make(chan Msg, 4096), keys: make(chan Keyspace, 16)}
+	s := &stream{states: make(chan State, 1024), timeline: make(chan Entry, 1024), watch: make(chan []WatchEvent, 1024), msgs: make(chan Msg, 4096), keys: make(chan Keyspace, 16), fleet: make(chan Fleet, 1024)}
 	go func() {
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
@@ -103,6 +104,11 @@ func openStream(t *testing.T, base string) *stream {
 					if json.Unmarshal(data, &ks) == nil {
 						offer(s.keys, ks)
 					}
+				case "fleet":
+					var f Fleet
+					if json.Unmarshal(data, &f) == nil {
+						offer(s.fleet, f)
+					}
 				case "msgs":
 					var ms []Msg
 					if json.Unmarshal(data, &ms) == nil {
@@ -132,42 +138,49 @@ func offer[T any](c chan T, v T) {
 	}
 }
 
+// await returns the first value from c that satisfies cond, or fails
+// after d saying what it waited for and, with show, the last value seen.
+func await[T any](t *testing.T, c <-chan T, d time.Duration, what string, cond func(T) bool, show func(T) string) T {
+	t.Helper()
+	deadline := time.After(d)
+	var last T
+	for {
+		select {
+		case v := <-c:
+			if cond(v) {
+				return v
+			}
+			last = v
+		case <-deadline:
+			msg := fmt.Sprintf("no %s within %v", what, d)
+			if show != nil {
+				msg += "; last: " + show(last)
+			}
+			t.Fatal(msg)
+			return last
+		}
+	}
+}
+
 // waitState returns the first state the stream reports that satisfies
 // cond, or fails after d.
 func (s *stream) waitState(t *testing.T, d time.Duration, what string, cond func(State) bool) State {
 	t.Helper()
-	deadline := time.After(d)
-	var last State
-	for {
-		select {
-		case st := <-s.states:
-			if cond(st) {
-				return st
-			}
-			last = st
-		case <-deadline:
-			t.Fatalf("no state with %s within %v; last: %s", what, d, describe(last))
-			return last
-		}
-	}
+	return await(t, s.states, d, "state with "+what, cond, describe)
 }
 
 // waitEntry returns the first timeline entry that satisfies cond, or fails
 // after d.
 func (s *stream) waitEntry(t *testing.T, d time.Duration, what string, cond func(Entry) bool) Entry {
 	t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case e := <-s.timeline:
-			if cond(e) {
-				return e
-			}
-		case <-deadline:
-			t.Fatalf("no timeline entry %s within %v", what, d)
-			return Entry{}
-		}
-	}
+	return await(t, s.timeline, d, "timeline entry "+what, cond, nil)
+}
+
+// waitFleet returns the first fleet the stream reports that satisfies
+// cond, or fails after d.
+func (s *stream) waitFleet(t *testing.T, d time.Duration, what string, cond func(Fleet) bool) Fleet {
+	t.Helper()
+	return await(t, s.fleet, d, "fleet with "+what, cond, func(f Fleet) string { return fmt.Sprintf("%+v", f) })
 }
 
 // waitWatch returns the first watch event for key, or fails after d.

@@ -14,14 +14,37 @@ import (
 type Hub struct {
 	mu       sync.Mutex
 	subs     map[*subscriber]struct{} // guarded by mu
-	state    []byte                   // guarded by mu: the last "state" frame
-	last     State                    // guarded by mu: the last state
+	state    latest[State]            // guarded by mu
 	timeline []Entry                  // guarded by mu: the latest maxTimeline entries
 	seq      int64                    // guarded by mu
 	feed     []WatchEvent             // guarded by mu: the latest maxFeed events
 	keys     map[string]KV            // guarded by mu
 	rev      int64                    // guarded by mu: the keyspace's revision
 	keysCap  bool                     // guarded by mu: the keyspace was truncated
+	fleet    latest[Fleet]            // guarded by mu
+}
+
+// latest is the last value of a kind the Hub publishes whole each time,
+// and its frame, which a new subscriber gets first.
+type latest[T any] struct {
+	v     T
+	frame []byte // nil until one is published
+}
+
+// publish sets l to v and sends v to every subscriber as event.
+func publish[T any](h *Hub, l *latest[T], event string, v T) {
+	f := frame(event, v)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l.v, l.frame = v, f
+	h.broadcastLocked(f)
+}
+
+// current returns the last value published to l.
+func current[T any](h *Hub, l *latest[T]) T {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return l.v
 }
 
 const (
@@ -75,13 +98,16 @@ func (h *Hub) broadcastLocked(f []byte) {
 func (h *Hub) Subscribe() (first [][]byte, c <-chan []byte, gone <-chan struct{}, cancel func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.state != nil {
-		first = append(first, h.state)
+	if h.state.frame != nil {
+		first = append(first, h.state.frame)
 	}
 	first = append(first,
 		frame("timeline-all", h.timeline),
 		frame("keys", h.keyspaceLocked()),
 		frame("feed-all", h.feed))
+	if h.fleet.frame != nil {
+		first = append(first, h.fleet.frame)
+	}
 	s := &subscriber{c: make(chan []byte, subscriberBuffer), gone: make(chan struct{})}
 	h.subs[s] = struct{}{}
 	return first, s.c, s.gone, func() {
@@ -95,20 +121,16 @@ func (h *Hub) Subscribe() (first [][]byte, c <-chan []byte, gone <-chan struct{}
 }
 
 // SetState publishes the cluster's state.
-func (h *Hub) SetState(st State) {
-	f := frame("state", st)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.state, h.last = f, st
-	h.broadcastLocked(f)
-}
+func (h *Hub) SetState(st State) { publish(h, &h.state, "state", st) }
 
 // State returns the last state published.
-func (h *Hub) State() State {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.last
-}
+func (h *Hub) State() State { return current(h, &h.state) }
+
+// SetFleet publishes the fleet panel.
+func (h *Hub) SetFleet(f Fleet) { publish(h, &h.fleet, "fleet", f) }
+
+// Fleet returns the last fleet published (its Prefix empty when none was).
+func (h *Hub) Fleet() Fleet { return current(h, &h.fleet) }
 
 // Msgs publishes Raft messages to draw.
 func (h *Hub) Msgs(ms []Msg) {

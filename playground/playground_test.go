@@ -679,12 +679,15 @@ func TestHandler(t *testing.T) {
 }
 
 // TestImports keeps the playground on the cluster's public API and
-// clientv3: it never reaches into the store or the agent.
+// clientv3: it never reaches into the store or the agent. It reads the
+// agents' status through package fleet, which uses clientv3 only (its own
+// test checks that) and the agent's types.
 func TestImports(t *testing.T) {
 	testenv.CheckImports(t, ".", func(path string) bool {
 		return !strings.HasPrefix(path, "github.com/tendkv/tend/") ||
 			path == "github.com/tendkv/tend/cluster" ||
 			path == "github.com/tendkv/tend/cluster/transport" ||
+			path == "github.com/tendkv/tend/fleet" ||
 			path == "github.com/tendkv/tend/playground/web"
 	})
 }

@@ -29,6 +29,7 @@ const keepAlive = 15 * time.Second
 //	GET  /api/state       the current State as JSON
 //	GET  /api/timeline    the timeline as JSON
 //	GET  /api/keys        the keyspace as JSON
+//	GET  /api/fleet       the fleet panel as JSON (dashboard; its prefix "" when off)
 //	POST /api/<action>    a Request as JSON, answered with an ActionResult
 //
 // ctl nil makes the page read-only: every action is refused.
@@ -47,6 +48,9 @@ func Handler(hub *Hub, ctl Controller) http.Handler {
 	})
 	mux.HandleFunc("GET /api/keys", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, hub.Keyspace())
+	})
+	mux.HandleFunc("GET /api/fleet", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, hub.Fleet())
 	})
 	mux.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) {
 		serveEvents(w, r, hub)

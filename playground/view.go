@@ -99,6 +99,39 @@ type Keyspace struct {
 	Truncated bool  `json:"truncated,omitempty"` // more keys than shown
 }
 
+// Fleet is the fleet panel's content: the status each agent publishes
+// under Prefix (agent.HostStatus), one row per host and template.
+type Fleet struct {
+	Prefix string `json:"prefix"`
+	// Revision is the store revision the rows are at: the read's, or the
+	// latest watch response's.
+	Revision  int64 `json:"revision"`
+	Hosts     int   `json:"hosts"`     // entries under the prefix
+	Templates int   `json:"templates"` // templates over every host
+	Failed    int   `json:"failed"`    // rows with Failed set
+	// Rows are at most maxFleetRows: the failed first, then the others,
+	// each by host, a host's templates in its agent's order. More is how
+	// many were left out.
+	Rows  []FleetRow `json:"rows"`
+	More  int        `json:"more,omitempty"`
+	Error string     `json:"error,omitempty"` // why the prefix could not be read
+}
+
+// FleetRow is one template of one host, as its agent last published it.
+type FleetRow struct {
+	Host     string `json:"host"`
+	Template string `json:"template,omitempty"` // "": the host has none, or its entry is invalid
+	// Revision is the store revision the file on disk was rendered at.
+	Revision int64  `json:"revision"`
+	Outcome  string `json:"outcome,omitempty"` // the last attempt's; "invalid" for an entry that is not a status
+	// AppliedAt is when the file was last replaced, Unix ms (0: never).
+	AppliedAt int64  `json:"appliedAt,omitempty"`
+	Error     string `json:"error,omitempty"` // the last attempt's, truncated
+	// Failed is set when the last attempt failed (agent.Status.Failed),
+	// or the entry is not an agent's status.
+	Failed bool `json:"failed,omitempty"`
+}
+
 // Entry is one line of the timeline.
 type Entry struct {
 	Seq    int64  `json:"seq"` // grows by one per new entry; a repeat keeps it

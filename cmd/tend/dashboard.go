@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,9 +18,8 @@ import (
 // a running cluster.
 func newDashboardCmd() *cobra.Command {
 	var (
-		port     int
-		prefix   string
-		interval time.Duration
+		port int
+		o    playground.DashboardOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "dashboard",
@@ -29,9 +27,12 @@ func newDashboardCmd() *cobra.Command {
 		Long: `Dashboard serves, on 127.0.0.1:--port, the playground's page for a running
 tend or etcd cluster: its members with their roles, terms, raft indexes, db
 sizes and versions, the leader and a timeline of leader changes, the keys
-under --prefix and a live feed of their changes. It talks to the cluster
-through the etcd v3 API only (member list, each member's status, a range and
-a watch) and changes nothing: the page has no buttons that act.`,
+under --prefix and a live feed of their changes, and the fleet: what the
+agents with a status block publish under --fleet-prefix (as tend fleet status
+lists it), one row per host and template with the revision on disk, the last
+outcome, when applied and the error, the failed ones marked. It talks to the
+cluster through the etcd v3 API only (member list, each member's status,
+ranges and watches) and changes nothing: the page has no buttons that act.`,
 		Args: cobra.NoArgs,
 		RunE: nil, // set below, once the client flags exist
 	}
@@ -44,12 +45,13 @@ a watch) and changes nothing: the page has no buttons that act.`,
 		defer cli.Close()
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return runDashboard(ctx, cmd.OutOrStdout(), port, playground.NewDashboard(cli, prefix, interval))
+		return runDashboard(ctx, cmd.OutOrStdout(), port, playground.NewDashboard(cli, o))
 	}
 	f := cmd.Flags()
 	f.IntVar(&port, "port", 8380, "port of the web page on 127.0.0.1 (0: a free one)")
-	f.StringVar(&prefix, "prefix", "/", "show and watch the keys under this prefix ('' for every key)")
-	f.DurationVar(&interval, "interval", playground.DefaultDashboardInterval, "how often to ask every member for its status")
+	f.StringVar(&o.Prefix, "prefix", "/", "show and watch the keys under this prefix ('' for every key)")
+	f.StringVar(&o.FleetPrefix, "fleet-prefix", defaultFleetPrefix, "show the status the agents publish under this prefix ('' for no fleet panel)")
+	f.DurationVar(&o.Interval, "interval", playground.DefaultDashboardInterval, "how often to ask every member for its status")
 	return cmd
 }
 

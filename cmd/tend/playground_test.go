@@ -97,27 +97,34 @@ func (r *pageRun) stop(t *testing.T) {
 // state polls the page's /api/state until cond holds.
 func (r *pageRun) state(t *testing.T, what string, cond func(playground.State) bool) playground.State {
 	t.Helper()
+	return poll(t, r, "/api/state", "state with "+what, cond)
+}
+
+// poll gets the page's JSON at path until cond holds, for at most 20s.
+func poll[T any](t *testing.T, r *pageRun, path, what string, cond func(T) bool) T {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	var st playground.State
+	var v T
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(r.url + "/api/state")
+		resp, err := http.Get(r.url + path)
 		if err == nil {
-			st = playground.State{}
-			err = json.NewDecoder(resp.Body).Decode(&st)
+			var zero T
+			v = zero
+			err = json.NewDecoder(resp.Body).Decode(&v)
 			resp.Body.Close()
-			if err == nil && cond(st) {
-				return st
+			if err == nil && cond(v) {
+				return v
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s: no state with %s within 20s; last %+v", r.url, what, st)
-	return st
+	t.Fatalf("%s%s: no %s within 20s; last %+v", r.url, path, what, v)
+	return v
 }
 
 // TestPlaygroundAndDashboard runs `tend playground`, writes to it with
 // `tend put` on the endpoints it prints, and watches it with `tend
-// dashboard`.
+// dashboard`, whose fleet panel reads the agents' default prefix.
 func TestPlaygroundAndDashboard(t *testing.T) {
 	pg := startPage(t, "playground", "--members", "3", "--port", "0")
 	out := strings.Join(pg.lines, "\n")
@@ -131,8 +138,10 @@ func TestPlaygroundAndDashboard(t *testing.T) {
 		t.Fatalf("mode %q", st.Mode)
 	}
 	want(t, "put on the playground", string(tendAt(t, eps, nil, "put", "/hello", "world").stdout), "OK\n")
+	status := `{"host":"web1","templates":[{"template":"app.yml","revision":2,"outcome":"render-failed","error":"no such key"}]}`
+	want(t, "put a host's status", string(tendAt(t, eps, nil, "put", defaultFleetPrefix+"web1", status).stdout), "OK\n")
 
-	db := startPage(t, "dashboard", "--endpoints", eps, "--port", "0", "--prefix", "/")
+	db := startPage(t, "dashboard", "--endpoints", eps, "--port", "0", "--prefix", "/hello")
 	st = db.state(t, "the playground's members and its key", func(st playground.State) bool {
 		return st.Mode == "dashboard" && len(st.Members) == 3 && st.Leader != ""
 	})
@@ -146,6 +155,9 @@ func TestPlaygroundAndDashboard(t *testing.T) {
 	if len(ks.Keys) != 1 || ks.Keys[0].Key != "/hello" || ks.Keys[0].Value != "world" {
 		t.Fatalf("dashboard keyspace = %+v", ks)
 	}
+	poll(t, db, "/api/fleet", "web1's failed template under "+defaultFleetPrefix, func(f playground.Fleet) bool {
+		return f.Prefix == defaultFleetPrefix && f.Hosts == 1 && f.Failed == 1 && len(f.Rows) == 1 && f.Rows[0].Host == "web1"
+	})
 	db.stop(t)
 	pg.stop(t)
 }

@@ -69,6 +69,7 @@ function connect() {
   es.addEventListener("keys", (e) => { const ks = JSON.parse(e.data); S.keys.clear(); for (const kv of ks.keys || []) S.keys.set(kv.key, kv); S.rev = ks.revision; S.truncated = ks.truncated; renderKeys(null); });
   es.addEventListener("feed-all", (e) => { S.feed = JSON.parse(e.data) || []; renderFeed(0); });
   es.addEventListener("watch", (e) => onWatch(JSON.parse(e.data)));
+  es.addEventListener("fleet", (e) => renderFleet(JSON.parse(e.data)));
 }
 
 function onState(st) {
@@ -579,6 +580,45 @@ function renderTimeline(freshSeq) {
     h("time", { textContent: clock(e.at) }),
     h("i", { class: "ic" }),
     h("span", { class: "tx" }, e.text, e.count > 1 ? h("span", { class: "count", textContent: `×${e.count}` }) : null))));
+}
+
+// ---------- the fleet (dashboard) ----------
+
+function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
+
+// The status the agents publish: drawn once a "fleet" event names the
+// prefix; the server sends the failed rows first and at most a few hundred.
+function renderFleet(f) {
+  const panel = $("#fleet-panel");
+  panel.hidden = !f.prefix;
+  if (!f.prefix) return;
+  const meta = [h("b", { textContent: plural(f.hosts, "host") }), ", ", h("b", { textContent: plural(f.templates, "template") }), ", ",
+    h("b", { class: f.failed ? "bad" : "", textContent: `${f.failed} failed` }), ` · revision ${f.revision} · under ${f.prefix}`];
+  if (f.error) meta.push(" · ", h("b", { class: "bad", textContent: f.error }));
+  $("#fleet-meta").replaceChildren(...meta);
+  const rows = f.rows || [];
+  const body = $("#fleet tbody");
+  if (!rows.length) {
+    const text = f.error ? `cannot read ${f.prefix} yet` : `no agent publishes under ${f.prefix} — give the agents a status {} block`;
+    body.replaceChildren(h("tr", { class: "none" }, h("td", { colSpan: 6, textContent: text })));
+    return;
+  }
+  const trs = rows.map((r) => h("tr", { class: r.failed ? "failed" : "", "data-host": r.host, "data-template": r.template || "", "data-failed": r.failed ? "true" : "false" },
+    h("td", { textContent: r.host, title: r.host }),
+    h("td", { class: r.template ? "" : "t", textContent: r.template || "–", title: r.template || "no templates" }),
+    h("td", { class: "n", textContent: r.template ? r.revision : "–" }),
+    h("td", { class: "o " + (r.outcome || "none"), textContent: r.outcome || "–" }),
+    h("td", { class: "n", textContent: r.appliedAt ? when(r.appliedAt) : "–", title: r.appliedAt ? new Date(r.appliedAt).toString() : "not replaced yet" }),
+    h("td", { class: "err", textContent: r.error || "", title: r.error || "" })));
+  if (f.more) trs.push(h("tr", { class: "none more" }, h("td", { colSpan: 6, textContent: `and ${f.more} more (failed rows come first)` })));
+  body.replaceChildren(...trs);
+}
+
+// when is a time of day, with the date when it is not today.
+function when(ms) {
+  const d = new Date(ms);
+  if (d.toDateString() === new Date().toDateString()) return clock(ms);
+  return d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + clock(ms);
 }
 
 function clock(ms) {
