@@ -84,6 +84,10 @@ type Member struct {
 	readRounds atomic.Uint64 // ReadIndex rounds run, for tests and metrics
 
 	snapshotsInstalled atomic.Uint64 // snapshots received from a leader and applied
+	// heartbeats finds late heartbeats (raft loop only); lateHeartbeats
+	// counts them (etcd_server_heartbeat_send_failures_total).
+	heartbeats     *heartbeatWatch
+	lateHeartbeats atomic.Uint64
 
 	tickc chan time.Duration // new tick intervals for the Ready loop
 
@@ -150,6 +154,7 @@ func StartMember(ctx context.Context, cfg Config) (m *Member, err error) {
 	m = &Member{
 		cfg:        cfg,
 		log:        cfg.Logger.With("member", cfg.Name),
+		heartbeats: newHeartbeatWatch(cfg.HeartbeatInterval),
 		wait:       newWaitRegistry(),
 		appliedc:   make(chan struct{}),
 		readNext:   newReadNotifier(),

@@ -210,7 +210,7 @@ func (c peerCounters) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPeerRecv, prometheus.CounterValue, float64(ps.ReceivedBytes), peer)
 		ch <- prometheus.MustNewConstMetric(descPeerFailures, prometheus.CounterValue, float64(ps.SentFailures), peer)
 	}
-	ch <- prometheus.MustNewConstMetric(descHeartbeatFailures, prometheus.CounterValue, float64(t.HeartbeatSendFailures()))
+	ch <- prometheus.MustNewConstMetric(descHeartbeatFailures, prometheus.CounterValue, float64(c.m.lateHeartbeats.Load()))
 }
 
 // observeRTT records a peer's round-trip time, from the transport's probe.

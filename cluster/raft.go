@@ -81,6 +81,7 @@ func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
 		switch {
 		case isLeader && !*leader:
 			m.store.Promote(m.cfg.ElectionTimeout)
+			m.heartbeats.reset()
 			m.log.Info("became leader", "term", m.term.Load())
 		case !isLeader && *leader:
 			m.store.Demote()
@@ -116,6 +117,9 @@ func (m *Member) handleReady(rd raft.Ready, leader *bool) error {
 	// elsewhere the proposals and read requests forwarded to the leader,
 	// which claim nothing about this member's log or vote, so they reach
 	// the leader one fsync sooner. Answers and votes wait (persist).
+	if *leader {
+		m.noteLateHeartbeats(rd.Messages)
+	}
 	now, later := splitMessages(rd.Messages, *leader)
 	if err := m.send(now); err != nil {
 		return err

@@ -47,8 +47,7 @@
 // calls and probes not), and the messages that could not be sent: dropped
 // from a full queue, lost with a failed dial or write, a snapshot that
 // failed. What Faults drops is the network losing it and is not a send
-// failure. HeartbeatSendFailures counts the heartbeats among those. These
-// are the counters behind etcd's etcd_network_peer_* metrics; the
+// failure. These are the counters behind etcd's etcd_network_peer_* metrics; the
 // transport exports none itself.
 //
 // Faults is the fault-injection seam tests and the playground use: drop,

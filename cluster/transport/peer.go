@@ -102,7 +102,7 @@ func (p *peer) hello(kind byte) hello {
 
 // dropped handles a message the full queue could not take.
 func (p *peer) dropped(m *raftpb.Message) {
-	p.lostMessage(m)
+	p.lost(1)
 	p.t.cfg.Raft.ReportUnreachable(p.id)
 	p.mu.Lock()
 	log := time.Since(p.lastDrop) > time.Second
@@ -169,13 +169,12 @@ func (p *peer) refused(err error) {
 // drain drops what waits in the queue, each a message that could not be
 // sent.
 func (p *peer) drain() {
-	n, heartbeats := 0, 0
-	defer func() { p.lost(n, heartbeats) }()
+	n := 0
+	defer func() { p.lost(n) }()
 	for {
 		select {
-		case q := <-p.msgc:
+		case <-p.msgc:
 			n++
-			heartbeats += isHeartbeat(q.m)
 		default:
 			return
 		}
@@ -203,9 +202,9 @@ const reorderHold = 5 * time.Millisecond
 // write loses are counted as send failures.
 func (p *peer) write(c net.Conn) (err error) {
 	bw := bufio.NewWriterSize(sendWriter{c, &p.st.sent}, 64<<10)
-	// unflushed counts the messages written into bw since the last flush,
-	// heartbeats the heartbeats among them: lost if a write fails.
-	var unflushed, heartbeats int
+	// unflushed counts the messages written into bw since the last flush:
+	// lost if a write fails.
+	var unflushed int
 	// held is the message a reordering link keeps back until the next one
 	// has gone first (or reorderHold passes).
 	var held *raftpb.Message
@@ -216,9 +215,8 @@ func (p *peer) write(c net.Conn) (err error) {
 		}
 		if held != nil {
 			unflushed++
-			heartbeats += isHeartbeat(held)
 		}
-		p.lost(unflushed, heartbeats)
+		p.lost(unflushed)
 	}()
 	flush := func() error {
 		if bw.Buffered() > 0 {
@@ -226,7 +224,7 @@ func (p *peer) write(c net.Conn) (err error) {
 				return err
 			}
 		}
-		unflushed, heartbeats = 0, 0
+		unflushed = 0
 		return nil
 	}
 	var frame []byte
@@ -234,12 +232,11 @@ func (p *peer) write(c net.Conn) (err error) {
 		var err error
 		frame, err = marshalFrame(frame[:0], m)
 		if err != nil {
-			p.lostMessage(m)
+			p.lost(1)
 			p.t.log.Error("encode message", "peer", fmt.Sprintf("%x", p.id), "err", err)
 			return nil
 		}
 		unflushed++
-		heartbeats += isHeartbeat(m)
 		_, err = bw.Write(frame)
 		return err
 	}
@@ -324,7 +321,7 @@ func (p *peer) runSnapshots() {
 				return
 			}
 			if !errors.Is(err, errCut) {
-				p.lostMessage(m)
+				p.lost(1)
 			}
 			p.refused(err)
 			p.t.log.Warn("send snapshot", "peer", fmt.Sprintf("%x", p.id), "snapshot-index", m.GetSnapshot().GetMetadata().GetIndex(), "err", err)

@@ -5,8 +5,6 @@ import (
 	"net"
 	"sync/atomic"
 	"time"
-
-	raftpb "go.etcd.io/raft/v3/raftpb"
 )
 
 // PeerStats is what the transport counted for one peer since it was added
@@ -44,10 +42,6 @@ func (t *Transport) PeerStats() map[uint64]PeerStats {
 	return out
 }
 
-// HeartbeatSendFailures counts the MsgHeartbeat messages to any peer that
-// could not be sent (as SentFailures counts them).
-func (t *Transport) HeartbeatSendFailures() uint64 { return t.heartbeatFailures.Load() }
-
 // statsLocked returns id's counters, made on first use.
 func (t *Transport) statsLocked(id uint64) *peerStats {
 	s := t.stats[id]
@@ -64,28 +58,11 @@ func (t *Transport) statsOf(id uint64) *peerStats {
 	return t.statsLocked(id)
 }
 
-// lost counts msgs messages to the peer that could not be sent, of which
-// heartbeats were heartbeats.
-func (p *peer) lost(msgs, heartbeats int) {
+// lost counts msgs messages to the peer that could not be sent.
+func (p *peer) lost(msgs int) {
 	if msgs > 0 {
 		p.st.failures.Add(uint64(msgs))
 	}
-	if heartbeats > 0 {
-		p.t.heartbeatFailures.Add(uint64(heartbeats))
-	}
-}
-
-// lostMessage counts one message that could not be sent.
-func (p *peer) lostMessage(m *raftpb.Message) {
-	p.lost(1, isHeartbeat(m))
-}
-
-// isHeartbeat is 1 for a heartbeat, 0 for any other message.
-func isHeartbeat(m *raftpb.Message) int {
-	if m.GetType() == raftpb.MessageType_MsgHeartbeat {
-		return 1
-	}
-	return 0
 }
 
 // sendWriter writes to a peer connection, counting what was written and

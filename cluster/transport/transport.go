@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -98,8 +97,6 @@ type Transport struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the transport started
-
-	heartbeatFailures atomic.Uint64
 
 	mu        sync.Mutex
 	peers     map[uint64]*peer          // guarded by mu
@@ -217,7 +214,7 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 			select {
 			case p.snapc <- m:
 			default:
-				p.lostMessage(m)
+				p.lost(1)
 				t.cfg.Raft.ReportSnapshot(to, raft.SnapshotFailure)
 			}
 			continue
