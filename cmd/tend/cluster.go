@@ -49,16 +49,22 @@ func newClusterUpCmd() *cobra.Command {
 		snapshotCount           uint64
 	)
 	cmd := &cobra.Command{
-		Use:   "up",
+		Use:   "up [-- tend server flags]",
 		Short: "Start an N-member cluster of tend server processes on loopback",
 		Long: `Start --members tend server processes on 127.0.0.1, one data dir each under
 --data-dir (their logs next to them), wait until they have a leader, and
 print the endpoints. Member i listens for clients on --client-port + 10*(i-1)
 and for peers on the port after it (--client-port 0: free ports). Run it again
 on the same --data-dir to restart the same cluster, on the same ports (kept in
-<data-dir>/ports). Ctrl-C stops every member.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+<data-dir>/ports). Ctrl-C stops every member. Flags after -- go to every
+member's tend server, e.g. tend cluster up -- --auto-compaction-retention 1h.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
+				return fmt.Errorf("unexpected argument %q: give flags for every member's tend server after --, e.g. tend cluster up -- --auto-compaction-retention 1h", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, serverFlags []string) error {
 			if members < 1 {
 				return fmt.Errorf("--members %d: give at least 1 (3 or 5 tolerate failures)", members)
 			}
@@ -68,9 +74,9 @@ on the same --data-dir to restart the same cluster, on the same ports (kept in
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return clusterUp(ctx, cmd.OutOrStdout(), members, dataDir, clientPort,
-				[]string{"--heartbeat-interval", strconv.FormatUint(uint64(heartbeatMS), 10),
+				append([]string{"--heartbeat-interval", strconv.FormatUint(uint64(heartbeatMS), 10),
 					"--election-timeout", strconv.FormatUint(uint64(electionMS), 10),
-					"--snapshot-count", strconv.FormatUint(snapshotCount, 10)})
+					"--snapshot-count", strconv.FormatUint(snapshotCount, 10)}, serverFlags...))
 		},
 	}
 	f := cmd.Flags()

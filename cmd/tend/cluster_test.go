@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -36,10 +37,14 @@ type clusterUpProc struct {
 
 // startClusterUp runs `tend cluster up` for three members on dir and waits
 // for it to print the endpoints.
-func startClusterUp(t *testing.T, dir string) *clusterUpProc {
+func startClusterUp(t *testing.T, dir string, serverFlags ...string) *clusterUpProc {
 	t.Helper()
-	cmd := exec.Command(tendBin, "cluster", "up", "--members", "3", "--client-port", "0", "--data-dir", dir,
-		"--heartbeat-interval", "20", "--election-timeout", "200")
+	args := []string{"cluster", "up", "--members", "3", "--client-port", "0", "--data-dir", dir,
+		"--heartbeat-interval", "20", "--election-timeout", "200"}
+	if len(serverFlags) > 0 {
+		args = append(append(args, "--"), serverFlags...)
+	}
+	cmd := exec.Command(tendBin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -113,8 +118,19 @@ func (p *clusterUpProc) interrupt(t *testing.T) {
 // the same data dir, it restarts the same cluster on the same ports.
 func TestClusterUp(t *testing.T) {
 	dir := t.TempDir()
-	up := startClusterUp(t, dir)
+	// Flags after -- reach every member's tend server.
+	up := startClusterUp(t, dir, "--enable-pprof")
 	eps := up.eps
+	for _, ep := range eps {
+		resp, err := http.Get("http://" + ep + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("http://%s/debug/pprof/ = %s: --enable-pprof after -- did not reach the member", ep, resp.Status)
+		}
+	}
 	okAt(t, eps[0], "set", "/my_key", "my value")
 	want(t, "get through member 2", okAt(t, eps[1], "get", "/my_key"), "my value")
 	list := okAt(t, eps[2], "member", "list")
@@ -575,5 +591,21 @@ func TestBenchFailover(t *testing.T) {
 	}
 	if killed := exited(); killed != 1 {
 		t.Fatalf("%d member processes exited, want the leader only", killed)
+	}
+}
+
+// tend cluster up refuses stray arguments and bad counts, naming the fix.
+func TestClusterUpArgErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cluster", "up", "stray"}, `unexpected argument "stray": give flags for every member's tend server after --`},
+		{[]string{"cluster", "up", "--members", "0"}, "--members 0: give at least 1"},
+	} {
+		out, err := exec.Command(tendBin, c.args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("tend %v: %v %s; want %q", c.args, err, out, c.want)
+		}
 	}
 }
