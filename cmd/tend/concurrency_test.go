@@ -110,10 +110,16 @@ func (p *proc) interrupt() {
 // Lines not yet read are an error.
 func (p *proc) wait() (int, string) {
 	p.t.Helper()
+	return p.waitFor(10 * time.Second)
+}
+
+// waitFor is wait with a bound of d.
+func (p *proc) waitFor(d time.Duration) (int, string) {
+	p.t.Helper()
 	select {
 	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.t.Fatalf("%q did not exit within 10s (stderr %q)", p.args, p.stderr.String())
+	case <-time.After(d):
+		p.t.Fatalf("%q did not exit within %v (stderr %q)", p.args, d, p.stderr.String())
 	}
 	for l := range p.lines {
 		p.t.Errorf("%q printed %q at the end", p.args, l)
@@ -344,6 +350,27 @@ func TestLockSessionExpired(t *testing.T) {
 	}
 	if code, stderr := a.wait(); code != 1 || stderr != "Error: session expired\n" {
 		t.Errorf("lock whose lease was revoked: exit %d, stderr %q; want 1 and session expired", code, stderr)
+	}
+}
+
+// TestElectSessionExpired revokes the lease of a leader: tend elect fails
+// with etcdctl's words.
+func TestElectSessionExpired(t *testing.T) {
+	t.Parallel()
+	const name = "/elect-expire"
+	c := startTend(t, "elect", name, "v")
+	m := sessionKey(name).FindStringSubmatch(c.line())
+	if m == nil {
+		t.Fatal("no leader key")
+	}
+	want(t, "leader value", c.line(), "v")
+	if out, stderr, code := runTend(t, "", nil, "lease", "revoke", m[1]); code != 0 {
+		t.Fatalf("lease revoke %s: %q %q", m[1], out, stderr)
+	}
+	// The session learns of it at its next keep-alive, a third of the
+	// default 60s TTL later (elect has no --ttl, as etcdctl's has none).
+	if code, stderr := c.waitFor(40 * time.Second); code != 1 || stderr != "Error: elect: session expired\n" {
+		t.Errorf("elect whose lease was revoked: exit %d, stderr %q; want 1 and elect: session expired", code, stderr)
 	}
 }
 
