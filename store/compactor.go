@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // A compaction has two halves, as in etcd. Applying it (applyCompaction)
@@ -79,31 +81,7 @@ func (s *Store) compactStep() bool {
 	if s.closed || s.fatal != nil {
 		return true // a reopened store finishes the job
 	}
-	var drop [][]byte
-	c := s.be.keyB.Cursor()
-	k, _ := c.First()
-	if j.next != nil {
-		k, _ = c.Seek(j.next)
-	}
-	end := false
-	for ; ; k, _ = c.Next() {
-		if k == nil {
-			end = true
-			break
-		}
-		r, _ := parseRevKey(k)
-		if r.main > j.rev {
-			end = true
-			break
-		}
-		if len(drop) == compactBatch {
-			j.next = bytes.Clone(k)
-			break
-		}
-		if _, ok := j.keep[r]; !ok {
-			drop = append(drop, bytes.Clone(k))
-		}
-	}
+	drop, end := j.nextBatch(s.be.keyB.Cursor())
 	for _, k := range drop {
 		if err := s.be.keyB.Delete(k); err != nil {
 			s.fatal = fmt.Errorf("compact revision %d: %w", j.rev, err)
@@ -124,6 +102,36 @@ func (s *Store) compactStep() bool {
 	s.compactJob = nil
 	close(s.compactDone)
 	return true
+}
+
+// nextBatch returns the revisions of the job's next step that the
+// compaction drops, and whether the step reaches the job's end; it moves
+// j.next past the step. A step looks at compactBatch revisions, kept or
+// not, as etcd's does: counting only the dropped ones, a step over a long
+// run of kept revisions (the newest of every key, say) would hold the
+// store's lock for all of them.
+func (j *compactJob) nextBatch(c *bolt.Cursor) (drop [][]byte, end bool) {
+	k, _ := c.First()
+	if j.next != nil {
+		k, _ = c.Seek(j.next)
+	}
+	for seen := 0; ; k, _ = c.Next() {
+		if k == nil {
+			return drop, true
+		}
+		r, _ := parseRevKey(k)
+		if r.main > j.rev {
+			return drop, true
+		}
+		if seen == compactBatch {
+			j.next = bytes.Clone(k)
+			return drop, false
+		}
+		seen++
+		if _, ok := j.keep[r]; !ok {
+			drop = append(drop, bytes.Clone(k))
+		}
+	}
 }
 
 // WaitCompaction returns once the physical half of every compaction

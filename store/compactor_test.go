@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -121,5 +122,34 @@ func TestHashWaitsForCompaction(t *testing.T) {
 	kv1, _, _, _ := stores[1].HashKV(0)
 	if err0 != nil || err1 != nil || h0 != h1 || kv0 != kv1 {
 		t.Errorf("Hash %d/%d (%v, %v), HashKV %d/%d: want equal", h0, h1, err0, err1, kv0, kv1)
+	}
+}
+
+// TestCompactionStepsAreBounded: each step of the physical half looks at
+// no more than compactBatch revisions, dropped or kept, so a long run of
+// kept revisions (here the newest of 3,000 keys, after 3,000 to drop) is
+// split over steps like any other, and the steps together drop exactly
+// the old revisions.
+func TestCompactionStepsAreBounded(t *testing.T) {
+	s := testStore(t, Options{})
+	a := &applier{t: t, s: s}
+	history(a, 3000, 2)
+	rev := s.Rev()
+	s.mu.RLock()
+	j := &compactJob{rev: rev, keep: s.idx.keep(rev)}
+	c := s.be.keyB.Cursor()
+	steps, dropped := 0, 0
+	for end := false; !end; steps++ {
+		var drop [][]byte
+		before := j.next
+		drop, end = j.nextBatch(c)
+		dropped += len(drop)
+		if !end && bytes.Equal(before, j.next) {
+			t.Fatalf("step %d did not move on", steps)
+		}
+	}
+	s.mu.RUnlock()
+	if steps != 6 || dropped != 3000 {
+		t.Errorf("%d steps dropping %d revisions over 6,000; want 6 steps of 1,000 dropping the 3,000 old ones", steps, dropped)
 	}
 }
