@@ -249,6 +249,8 @@ func springbootHints(ctx context.Context, out io.Writer, cli *clientv3.Client, t
 		"the app restarts on port "+newPort+": curl -s http://127.0.0.1:"+newPort+"/loaded")
 	hint(tend+" put "+demoKey+" eighty",
 		"refused by the app's check: the agent logs check-failed here; the file and the app stay as they were")
+	hint(tend+" fleet status -w table",
+		"what each host's agent reports: the revision application.yml is at, and the last outcome (check-failed, after that refused port)")
 	hint(tend+" get --prefix --keys-only /myapp/production/", "the keys the file is rendered from")
 	hint(tend+" watch --prefix /myapp/", "prints each change under /myapp/ as it happens")
 	fmt.Fprintf(out, "etcdctl and every etcd client work too: etcdctl --endpoints %s get --prefix /myapp/production/\n", url)

@@ -395,6 +395,20 @@ func TestDevDefault(t *testing.T) {
 				t.Errorf("after the refused port the app at %s has pid %d (%v), want %d still running", appURL, l.PID, err, pid)
 			}
 
+		case isTend && sub == "fleet status -w table":
+			// The agent publishes the refused change's outcome shortly
+			// after it logs it.
+			eventually(t, 30*time.Second, "fleet status shows the check-failed", func() error {
+				out := shell(t, root, h.cmd)
+				if !strings.Contains(out, "application-yml") || !strings.Contains(out, "check-failed") {
+					return fmt.Errorf("fleet status printed:\n%s", out)
+				}
+				return nil
+			})
+			if !strings.Contains(h.what, "check-failed") {
+				t.Errorf("the hint %q says %q: want the outcome it shows", h.cmd, h.what)
+			}
+
 		case isTend && sub == "get --prefix --keys-only /myapp/production/":
 			out := shell(t, root, h.cmd)
 			for _, k := range []string{"/myapp/production/config/server/port", "/myapp/production/config/app/hosts/0"} {

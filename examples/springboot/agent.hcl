@@ -39,6 +39,11 @@ hook "restart-app" {
   }
 }
 
+# Publish which revision application.yml is at, and how the last change
+# went, under /tend/fleet/<hostname>: tend fleet status lists every host
+# (tend fleet status --revision N --wait 2m waits for a rollout).
+status {}
+
 process "app" {
   # Built by: go build -o bin/app ./app
   command      = ["./bin/app", "--config", "application.yml"]
