@@ -50,20 +50,9 @@ func Failover(ctx context.Context, c FailoverConfig) (FailoverReport, error) {
 		return FailoverReport{}, fmt.Errorf("connect: %w", err)
 	}
 	defer cli.Close()
-	lead := -1
-	for i, ep := range c.Endpoints {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		st, err := cli.Status(sctx, ep)
-		cancel()
-		if err != nil {
-			return FailoverReport{}, fmt.Errorf("status of %s: %w", ep, err)
-		}
-		if st.Leader == st.Header.MemberId {
-			lead = i
-		}
-	}
-	if lead < 0 {
-		return FailoverReport{}, errors.New("no endpoint is the leader: is the cluster healthy?")
+	lead, err := findLeader(ctx, cli, c.Endpoints)
+	if err != nil {
+		return FailoverReport{}, err
 	}
 	rep := FailoverReport{Leader: c.Endpoints[lead]}
 	for i, ep := range c.Endpoints {
@@ -96,4 +85,20 @@ func Failover(ctx context.Context, c FailoverConfig) (FailoverReport, error) {
 		}
 	}
 	return rep, fmt.Errorf("no write acknowledged within the run's timeout: %w", ctx.Err())
+}
+
+// findLeader returns the index of the endpoint whose member leads.
+func findLeader(ctx context.Context, cli *clientv3.Client, endpoints []string) (int, error) {
+	for i, ep := range endpoints {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := cli.Status(sctx, ep)
+		cancel()
+		if err != nil {
+			return -1, fmt.Errorf("status of %s: %w", ep, err)
+		}
+		if st.Leader == st.Header.MemberId {
+			return i, nil
+		}
+	}
+	return -1, errors.New("no endpoint is the leader: is the cluster healthy?")
 }

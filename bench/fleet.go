@@ -41,6 +41,12 @@ type FleetConfig struct {
 	ValSize int
 	// RolloutTimeout bounds each rollout (zero: one minute).
 	RolloutTimeout time.Duration
+	// KillLeaderBefore, when not zero, is the rollout before which the
+	// leader's member is killed with Kill(i), i its index in Endpoints
+	// (which must then list every member): the agents on it must move to
+	// the others and still apply every rollout.
+	KillLeaderBefore int
+	Kill             func(i int) error
 }
 
 func (c *FleetConfig) validate() error {
@@ -57,6 +63,10 @@ func (c *FleetConfig) validate() error {
 		return fmt.Errorf("--ttl %s: give 2s or more (0 for the status block's default, 30s)", c.TTL)
 	case c.ValSize < 0:
 		return fmt.Errorf("--val-size %d: cannot be negative", c.ValSize)
+	case c.KillLeaderBefore < 0 || c.KillLeaderBefore > c.Rollouts:
+		return fmt.Errorf("--kill-leader-before %d: give a rollout from 1 to --rollouts %d (0: kill nothing)", c.KillLeaderBefore, c.Rollouts)
+	case c.KillLeaderBefore > 0 && (c.Kill == nil || len(c.Endpoints) < 2):
+		return fmt.Errorf("--kill-leader-before needs every member's endpoint and --pids, one per endpoint")
 	}
 	if c.Conns == 0 || c.Conns > c.Agents {
 		c.Conns = c.Agents
@@ -82,6 +92,9 @@ type FleetReport struct {
 	Agents   int `json:"agents"`
 	Conns    int `json:"conns"`
 	Rollouts int `json:"rollouts"`
+	// Killed is the endpoint of the leader killed before rollout
+	// KillLeaderBefore.
+	Killed string `json:"killed,omitempty"`
 	// Join is how long all agents took to connect, grant their lease,
 	// start its keep-alive, create their watch and publish a first status.
 	Join    time.Duration `json:"join_ns"`
@@ -90,8 +103,12 @@ type FleetReport struct {
 	Rollout Percentiles   `json:"rollout"`
 	// KeepAlives counts the keep-alive responses the agents received.
 	KeepAlives int64 `json:"keep_alives"`
-	// Errors counts failed status puts, lost keep-alives and ended
-	// watches; FirstError is the first of them.
+	// Rewatches counts the agents' watches made again after one ended
+	// (its member died, or lost its leader); Retries the status puts
+	// tried again after one failed.
+	Rewatches int64 `json:"rewatches"`
+	Retries   int64 `json:"retries"`
+	// Errors counts lost keep-alives; FirstError is the first of them.
 	Errors     int    `json:"errors"`
 	FirstError string `json:"first_error,omitempty"`
 }
@@ -123,6 +140,12 @@ func (r FleetReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "%-7d %6d %8d %9s  %-28s %-28s %-20s %10d %7d\n",
 		r.Agents, r.Conns, r.Rollouts, round(r.Join), three(r.Deliver), three(r.Status),
 		fmt.Sprintf("%s/%s", round(r.Rollout.P50), round(r.Rollout.Max)), r.KeepAlives, r.Errors)
+	if r.Killed != "" {
+		fmt.Fprintf(w, "killed the leader at %s before a rollout\n", r.Killed)
+	}
+	if r.Rewatches > 0 || r.Retries > 0 {
+		fmt.Fprintf(w, "%d watches made again after one ended, %d status puts tried again\n", r.Rewatches, r.Retries)
+	}
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first error: %s\n", r.FirstError)
 	}
@@ -142,6 +165,8 @@ type fleetRun struct {
 	firstErr error
 
 	keepAlives atomic.Int64
+	rewatches  atomic.Int64
+	retries    atomic.Int64
 }
 
 func (r *fleetRun) fail(err error) {
@@ -265,14 +290,34 @@ func Fleet(ctx context.Context, c FleetConfig) (FleetReport, error) {
 	var rollouts []time.Duration
 	val := make([]byte, max(8, c.ValSize))
 	for n := range c.Rollouts {
+		if n+1 == c.KillLeaderBefore {
+			lead, err := findLeader(ctx, driver, c.Endpoints)
+			if err != nil {
+				return r.finish(rep, rollouts), err
+			}
+			if err := c.Kill(lead); err != nil {
+				return r.finish(rep, rollouts), fmt.Errorf("kill the leader at %s: %w", c.Endpoints[lead], err)
+			}
+			rep.Killed = c.Endpoints[lead]
+		}
 		binary.BigEndian.PutUint64(val, uint64(time.Now().UnixNano()))
 		t0 := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		resp, err := driver.Put(pctx, r.configKey, string(val))
-		cancel()
-		if err != nil {
-			return r.finish(rep, rollouts), fmt.Errorf("rollout %d: put %s: %w", n+1, r.configKey, err)
+		// Put as a CI job would: again until acknowledged (a new leader
+		// may still be on its way), within the rollout's time.
+		var resp *clientv3.PutResponse
+		pctx, cancel := context.WithTimeout(ctx, c.RolloutTimeout)
+		for {
+			var err error
+			if resp, err = driver.Put(pctx, r.configKey, string(val)); err == nil {
+				break
+			}
+			if !sleepCtx(pctx, retryPause) {
+				cancel()
+				return r.finish(rep, rollouts), fmt.Errorf("rollout %d: put %s: %w", n+1, r.configKey, err)
+			}
+			r.retries.Add(1)
 		}
+		cancel()
 		rev := resp.Header.Revision
 		if err := obs.wait(ctx, rev, c.Agents, c.RolloutTimeout); err != nil {
 			rep = r.finish(rep, rollouts)
@@ -300,6 +345,7 @@ func (r *fleetRun) finish(rep FleetReport, rollouts []time.Duration) FleetReport
 	rep.Status = percentiles(r.status)
 	rep.Rollout = percentiles(rollouts)
 	rep.KeepAlives = r.keepAlives.Load()
+	rep.Rewatches, rep.Retries = r.rewatches.Load(), r.retries.Load()
 	rep.Errors = r.errs
 	if r.firstErr != nil {
 		rep.FirstError = r.firstErr.Error()
@@ -340,35 +386,66 @@ func (r *fleetRun) agent(ctx context.Context, cli *clientv3.Client, i int, gate 
 			r.fail(fmt.Errorf("%s: the keep-alive of lease %x ended", host, lease))
 		}
 	}()
-	for resp := range ch {
-		now := time.Now()
-		if err := resp.Err(); err != nil {
-			if ctx.Err() == nil {
-				r.fail(fmt.Errorf("%s: watch %s: %w", host, r.configKey, err))
+	// As a tend agent does: a watch that ends (its member died, or lost
+	// its leader) is made again from the next revision, and a status put
+	// that fails is tried again until it is acknowledged.
+	for {
+		for resp := range ch {
+			now := time.Now()
+			if resp.Err() != nil {
+				break
 			}
+			if len(resp.Events) == 0 {
+				continue
+			}
+			ev := resp.Events[len(resp.Events)-1]
+			rev = ev.Kv.ModRevision
+			sent := time.Unix(0, int64(binary.BigEndian.Uint64(ev.Kv.Value)))
+			if !r.publishUntilAcked(ctx, cli, key, host, started, lease, rev) {
+				return
+			}
+			acked := time.Now()
+			r.mu.Lock()
+			r.deliver = append(r.deliver, now.Sub(sent))
+			r.status = append(r.status, acked.Sub(sent))
+			r.recorded.Broadcast()
+			r.mu.Unlock()
+		}
+		if !sleepCtx(ctx, retryPause) {
 			return
 		}
-		if len(resp.Events) == 0 {
-			continue
-		}
-		ev := resp.Events[len(resp.Events)-1]
-		rev = ev.Kv.ModRevision
-		sent := time.Unix(0, int64(binary.BigEndian.Uint64(ev.Kv.Value)))
-		if err := r.publish(ctx, cli, key, host, started, lease, rev); err != nil {
-			if ctx.Err() == nil {
-				r.fail(fmt.Errorf("%s: publish revision %d: %w", host, rev, err))
-			}
-			continue
-		}
-		acked := time.Now()
-		r.mu.Lock()
-		r.deliver = append(r.deliver, now.Sub(sent))
-		r.status = append(r.status, acked.Sub(sent))
-		r.recorded.Broadcast()
-		r.mu.Unlock()
+		r.rewatches.Add(1)
+		ch = cli.Watch(clientv3.WithRequireLeader(ctx), r.configKey, clientv3.WithRev(rev+1))
 	}
-	if ctx.Err() == nil {
-		r.fail(fmt.Errorf("%s: watch %s ended", host, r.configKey))
+}
+
+// retryPause is how long a simulated agent waits before it watches again
+// or retries a status put.
+const retryPause = 100 * time.Millisecond
+
+// publishUntilAcked publishes rev until a put is acknowledged; false when
+// ctx ended first.
+func (r *fleetRun) publishUntilAcked(ctx context.Context, cli *clientv3.Client, key, host string, started time.Time, lease clientv3.LeaseID, rev int64) bool {
+	for {
+		if err := r.publish(ctx, cli, key, host, started, lease, rev); err == nil {
+			return true
+		}
+		if !sleepCtx(ctx, retryPause) {
+			return false
+		}
+		r.retries.Add(1)
+	}
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -454,26 +531,21 @@ func newFleetObserver(ctx context.Context, cli *clientv3.Client, prefix string) 
 	}
 	go func() {
 		defer close(o.done)
-		for resp := range ch {
-			o.mu.Lock()
-			if err := resp.Err(); err != nil {
-				o.err = fmt.Errorf("status watch: %w", err)
-			}
-			for _, ev := range resp.Events {
-				host := strings.TrimPrefix(string(ev.Kv.Key), prefix)
-				if ev.Type == mvccpb.DELETE {
-					o.setLocked(host, 0)
-					continue
+		// A watch that ends (its member died, or lost its leader) is made
+		// again from the revision after the last response.
+		next := int64(0)
+		for {
+			for resp := range ch {
+				if resp.Err() != nil {
+					break
 				}
-				var hs agent.HostStatus
-				if err := json.Unmarshal(ev.Kv.Value, &hs); err != nil || len(hs.Templates) != 1 {
-					o.err = fmt.Errorf("status of %s is not an agent's status: %q", host, ev.Kv.Value)
-					continue
-				}
-				o.setLocked(host, max(hs.Templates[0].Revision, 1))
+				next = max(next, resp.Header.Revision+1)
+				o.apply(prefix, resp.Events)
 			}
-			o.changed.Broadcast()
-			o.mu.Unlock()
+			if !sleepCtx(wctx, retryPause) {
+				break
+			}
+			ch = cli.Watch(clientv3.WithRequireLeader(wctx), prefix, clientv3.WithPrefix(), clientv3.WithRev(next))
 		}
 		o.mu.Lock()
 		if o.err == nil {
@@ -483,6 +555,26 @@ func newFleetObserver(ctx context.Context, cli *clientv3.Client, prefix string) 
 		o.mu.Unlock()
 	}()
 	return o, nil
+}
+
+// apply records the agents' statuses in evs.
+func (o *fleetObserver) apply(prefix string, evs []*clientv3.Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, ev := range evs {
+		host := strings.TrimPrefix(string(ev.Kv.Key), prefix)
+		if ev.Type == mvccpb.DELETE {
+			o.setLocked(host, 0)
+			continue
+		}
+		var hs agent.HostStatus
+		if err := json.Unmarshal(ev.Kv.Value, &hs); err != nil || len(hs.Templates) != 1 {
+			o.err = fmt.Errorf("status of %s is not an agent's status: %q", host, ev.Kv.Value)
+			continue
+		}
+		o.setLocked(host, max(hs.Templates[0].Revision, 1))
+	}
+	o.changed.Broadcast()
 }
 
 // wait returns once n agents have published rev or later, or limit passes.

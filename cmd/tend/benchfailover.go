@@ -29,16 +29,9 @@ time from the kill to that acknowledgement. Works on tend and etcd alike.`,
 			if err := cf.checkWriteOut("bench failover", "simple", "json"); err != nil {
 				return err
 			}
-			var ps []int
-			for _, s := range strings.Split(pids, ",") {
-				p, err := strconv.Atoi(strings.TrimSpace(s))
-				if err != nil || p <= 0 {
-					return fmt.Errorf("--pids %q: want process IDs, comma-separated, one per endpoint", pids)
-				}
-				ps = append(ps, p)
-			}
-			if len(ps) != len(cf.endpoints) {
-				return fmt.Errorf("--pids has %d IDs for %d --endpoints: give one per endpoint, in the same order", len(ps), len(cf.endpoints))
+			kill, err := killByPID(pids, len(cf.endpoints))
+			if err != nil {
+				return err
 			}
 			cc, err := cf.config()
 			if err != nil {
@@ -49,7 +42,7 @@ time from the kill to that acknowledgement. Works on tend and etcd alike.`,
 			rep, err := bench.Failover(ctx, bench.FailoverConfig{
 				Endpoints: cf.endpoints, DialTimeout: cf.dialTimeout,
 				Username: cc.Username, Password: cc.Password, TLS: cc.TLS,
-				Kill: func(i int) error { return syscall.Kill(ps[i], syscall.SIGKILL) },
+				Kill: kill,
 			})
 			if err != nil {
 				return fmt.Errorf("bench failover: %w", err)
@@ -64,4 +57,21 @@ time from the kill to that acknowledgement. Works on tend and etcd alike.`,
 	}
 	cmd.Flags().StringVar(&pids, "pids", "", "process ID of each endpoint's member, in --endpoints order")
 	return cmd
+}
+
+// killByPID parses --pids, one process ID per endpoint, and returns what
+// kills the member behind endpoint i with SIGKILL.
+func killByPID(pids string, endpoints int) (func(i int) error, error) {
+	var ps []int
+	for _, s := range strings.Split(pids, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || p <= 0 {
+			return nil, fmt.Errorf("--pids %q: want process IDs, comma-separated, one per endpoint", pids)
+		}
+		ps = append(ps, p)
+	}
+	if len(ps) != endpoints {
+		return nil, fmt.Errorf("--pids has %d IDs for %d --endpoints: give one per endpoint, in the same order", len(ps), endpoints)
+	}
+	return func(i int) error { return syscall.Kill(ps[i], syscall.SIGKILL) }, nil
 }

@@ -15,7 +15,10 @@ import (
 // shared holds the bench command's flags: fleet takes --conns and
 // --val-size from it.
 func newBenchFleetCmd(cf *clientFlags, timeout *time.Duration, shared *bench.Config) *cobra.Command {
-	var fc bench.FleetConfig
+	var (
+		fc   bench.FleetConfig
+		pids string
+	)
 	cmd := &cobra.Command{
 		Use:   "fleet --agents 1000 --rollouts 10",
 		Short: "Time a change reaching many agents and their status coming back, as tend fleet status --wait sees it",
@@ -28,7 +31,12 @@ to that agent's status put acknowledged (status), and, over the rollouts,
 to the last agent's status seen by a watcher of the status folder
 (rollout). Each agent has its own gRPC connection, as hosts do, unless
 --conns is given. Works on tend and etcd alike; everything is written under
-a fresh /bench-fleet/ prefix, deleted at the end.`,
+a fresh /bench-fleet/ prefix, deleted at the end.
+
+--kill-leader-before N kills the leader's process (--pids lists each
+endpoint's process ID) before rollout N: the agents on it must move to the
+other members, watch again and still publish every rollout, as tend agents
+do; the report counts the watches made again and the puts tried again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cf.checkWriteOut("bench fleet", "simple", "json"); err != nil {
@@ -43,6 +51,11 @@ a fresh /bench-fleet/ prefix, deleted at the end.`,
 			fc.ValSize = shared.ValSize
 			if cmd.Flags().Changed("conns") {
 				fc.Conns = shared.Conns
+			}
+			if fc.KillLeaderBefore != 0 {
+				if fc.Kill, err = killByPID(pids, len(cf.endpoints)); err != nil {
+					return err
+				}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), *timeout)
 			defer cancel()
@@ -67,5 +80,7 @@ a fresh /bench-fleet/ prefix, deleted at the end.`,
 	f.IntVar(&fc.Rollouts, "rollouts", 5, "changes every agent must apply, one after another")
 	f.DurationVar(&fc.TTL, "ttl", 30*time.Second, "each agent's status lease, kept alive all run long")
 	f.DurationVar(&fc.RolloutTimeout, "rollout-timeout", time.Minute, "how long one rollout may take")
+	f.IntVar(&fc.KillLeaderBefore, "kill-leader-before", 0, "kill -9 the leader's process before this rollout (needs every member in --endpoints and --pids)")
+	f.StringVar(&pids, "pids", "", "with --kill-leader-before: process ID of each endpoint's member, in --endpoints order")
 	return cmd
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,8 +50,40 @@ func TestBenchFleet(t *testing.T) {
 	if r.err == nil || !strings.Contains(string(r.stderr), "--agents 0: need at least 1") {
 		t.Errorf("bench fleet --agents 0: %v %s, want the flag named", r.err, r.stderr)
 	}
+	r = tend(t, nil, "bench", "fleet", "--kill-leader-before", "1")
+	if r.err == nil || !strings.Contains(string(r.stderr), `--pids "": want process IDs`) {
+		t.Errorf("bench fleet --kill-leader-before without --pids: %v %s, want --pids named", r.err, r.stderr)
+	}
 	r = tend(t, nil, "bench", "fleet", "--ttl", "1s")
 	if r.err == nil || !strings.Contains(string(r.stderr), "--ttl 1s: give 2s or more") {
 		t.Errorf("bench fleet --ttl 1s: %v %s, want the flag named", r.err, r.stderr)
+	}
+}
+
+// With --kill-leader-before, tend bench fleet kills the leader of a real
+// three-process cluster (tend cluster up) before a rollout: the watches on
+// it (about a third, spread by the client's balancer) move to the other
+// members, and every agent still publishes every rollout.
+func TestBenchFleetLeaderKilled(t *testing.T) {
+	up := startClusterUp(t, t.TempDir())
+	pids := make([]string, len(up.pids))
+	for i, p := range up.pids {
+		pids[i] = strconv.Itoa(p)
+	}
+	const agents, rollouts = 30, 3
+	r := tendAt(t, strings.Join(up.eps, ","), nil, "bench", "fleet", "--agents", "30", "--rollouts", "3", "--ttl", "5s",
+		"--kill-leader-before", "2", "--pids", strings.Join(pids, ","), "-w", "json")
+	if r.err != nil {
+		t.Fatalf("bench fleet --kill-leader-before 2: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	var rep bench.FleetReport
+	if err := json.Unmarshal(r.stdout, &rep); err != nil {
+		t.Fatalf("decode %s: %v", r.stdout, err)
+	}
+	if rep.Killed == "" || !slices.Contains(up.eps, strings.TrimPrefix(rep.Killed, "http://")) && !slices.Contains(up.eps, rep.Killed) {
+		t.Errorf("killed %q, want one of %v", rep.Killed, up.eps)
+	}
+	if rep.Rollout.N != rollouts || rep.Deliver.N != agents*rollouts || rep.Status.N != agents*rollouts || rep.Errors != 0 {
+		t.Errorf("report %s: want %d rollouts each reaching all %d agents, no errors", r.stdout, rollouts, agents)
 	}
 }
