@@ -9,6 +9,7 @@
 #   MEMBERS=3 bash bench/compare.sh       # three-member clusters, clients on all
 #   TLS=1 bash bench/compare.sh           # https:// with client certificates required
 #   FLEET="1000 5000" bash bench/compare.sh   # tend bench fleet at each agent count instead
+#   MEMBERS=3 FLEET=1000 KILL=3 bash bench/compare.sh   # ... killing the leader before rollout 3
 #
 # With TLS=1 a throwaway CA (openssl) signs one certificate for the servers
 # and one for the client; both servers serve https:// client and peer URLs
@@ -183,18 +184,25 @@ done
 # increasing N; peak RSS is the servers' VmHWM after the run (the largest
 # member's, with MEMBERS).
 if [[ -n "${FLEET:-}" ]]; then
+  if [[ -n "${KILL:-}" && ( "$FLEET" == *" "* || "$members" == 1 ) ]]; then
+    echo "KILL=$KILL needs MEMBERS=3 (or more) and one FLEET count: a killed leader stays down" >&2
+    exit 2
+  fi
   peak() { # peak NAME: the largest VmHWM of NAME's members, in MB
     local max=0 kb
     for pid in $(cat "$work/$1.pids"); do
-      kb=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
+      kb=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
       (( kb > max )) && max=$kb
     done
     echo $(( max / 1024 ))
   }
   # fleet ENDPOINT N: prints "join_ms deliver_p99_ms status_p99_ms rollout_p50_ms rollout_max_ms".
   fleet() {
-    local out
-    out="$("$work/tend" --endpoints "$1" "${creds[@]}" bench fleet --agents "$2" --rollouts "${ROLLOUTS:-10}" --ttl "${TTL:-5s}" -w json)"
+    local out kill=()
+    if [[ -n "${KILL:-}" ]]; then
+      kill=(--kill-leader-before "$KILL" --pids "$(paste -sd, "$work/$3.pids")")
+    fi
+    out="$("$work/tend" --endpoints "$1" "${creds[@]}" bench fleet --agents "$2" --rollouts "${ROLLOUTS:-10}" --ttl "${TTL:-5s}" "${kill[@]}" -w json)"
     local p99s p50s maxs
     p99s=($(grep -o '"p99_ns":[0-9]*' <<<"$out" | cut -d: -f2))
     p50s=($(grep -o '"p50_ns":[0-9]*' <<<"$out" | cut -d: -f2))
@@ -209,7 +217,7 @@ if [[ -n "${FLEET:-}" ]]; then
     (( row++ % 2 == 0 )) || order=(etcd tend)
     for who in "${order[@]}"; do
       ep="$tend_ep"; [[ $who == etcd ]] && ep="$etcd_ep"
-      read -r join dp99 sp99 rp50 rmax < <(fleet "$ep" "$n")
+      read -r join dp99 sp99 rp50 rmax < <(fleet "$ep" "$n" "$who")
       echo "| $n | $who | $join | $dp99 | $sp99 | $rp50 | $rmax | $(peak "$who") |"
     done
   done
