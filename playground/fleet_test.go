@@ -13,6 +13,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/tendkv/tend/agent"
 	"github.com/tendkv/tend/fleet"
@@ -164,4 +165,55 @@ func TestFleetPanel(t *testing.T) {
 	if r := f.Rows[3]; r.Host != "h0000" || r.Revision != 7 || r.Failed {
 		t.Fatalf("fourth row %+v, want h0000", r)
 	}
+}
+
+// The fleet panel outlives a watch that ends: the dashboard's member is
+// cut off until it cancels its WithRequireLeader watch (no leader for three
+// election timeouts), the panel says the read after it fails, a host
+// publishes meanwhile through another member, and once the link heals the
+// dashboard reads the prefix again and shows it.
+func TestDashboardFleetWatchEnds(t *testing.T) {
+	_, srv := startTest(t, 3)
+	s := openStream(t, srv.URL)
+	st := s.waitState(t, 10*time.Second, "one leader", func(st State) bool { return st.Leader != "" && leaders(st) == 1 })
+	var follower, leader MemberView
+	for _, m := range st.Members {
+		switch {
+		case m.ID == st.Leader:
+			leader = m
+		case follower.Name == "" && m.Role == "follower":
+			follower = m
+		}
+	}
+	pin := func(url string) *clientv3.Client {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		return cli
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	writer := pin(leader.ClientURL)
+	if _, err := writer.Put(ctx, "/tend/fleet/web1", hostStatus(t, "web1", agent.Status{Template: "app", Revision: 2, Outcome: "applied"})); err != nil {
+		t.Fatal(err)
+	}
+	_, dash := startDashboard(t, pin(follower.ClientURL), DashboardOptions{Prefix: "/app/", FleetPrefix: "/tend/fleet/", Interval: 200 * time.Millisecond})
+	d := openStream(t, dash.URL)
+	d.waitFleet(t, 10*time.Second, "web1", func(f Fleet) bool { return f.Hosts == 1 })
+
+	mustPost(t, srv.URL, "isolate", Request{Member: follower.Name})
+	// A member without a leader for three election timeouts cancels its
+	// streams, as etcd's does; the dashboard then reads again, which
+	// fails while the member is cut off, and says so.
+	f := d.waitFleet(t, 20*time.Second, "the read after the watch ended failing", func(f Fleet) bool { return f.Error != "" })
+	if !strings.Contains(f.Error, "read /tend/fleet/") {
+		t.Errorf("fleet error %q, want the failed read named", f.Error)
+	}
+	if _, err := writer.Put(ctx, "/tend/fleet/web2", hostStatus(t, "web2", agent.Status{Template: "app", Revision: 3, Outcome: "applied"})); err != nil {
+		t.Fatal(err)
+	}
+	mustPost(t, srv.URL, "heal", Request{})
+	d.waitFleet(t, 20*time.Second, "web2, published while the dashboard's watch was cancelled", func(f Fleet) bool { return f.Hosts == 2 && f.Error == "" })
 }
