@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -151,5 +152,59 @@ func TestCompactionStepsAreBounded(t *testing.T) {
 	s.mu.RUnlock()
 	if steps != 6 || dropped != 3000 {
 		t.Errorf("%d steps dropping %d revisions over 6,000; want 6 steps of 1,000 dropping the 3,000 old ones", steps, dropped)
+	}
+}
+
+// TestCompactionAtDeleteThenPut: a txn deletes a key and puts it again,
+// and the store is compacted at that txn's revision. The put is the key's
+// state there: the compaction keeps it on disk, and reads find it once the
+// physical half is done (etcd v3.7.3 loses it and exits on the next range).
+func TestCompactionAtDeleteThenPut(t *testing.T) {
+	s := testStore(t, Options{})
+	a := &applier{t: t, s: s}
+	a.put("a", "1")
+	a.put("b", "2")
+	a.apply(&pb.InternalRaftRequest{Txn: &pb.TxnRequest{Success: []*pb.RequestOp{
+		{Request: &pb.RequestOp_RequestDeleteRange{RequestDeleteRange: &pb.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte{0}}}},
+		{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("a"), Value: []byte("again")}}},
+	}}})
+	rev := s.Rev()
+	a.apply(&pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: rev}})
+	waitCompaction(t, s)
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.Range(&pb.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}})
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Key) != "a" || string(resp.Kvs[0].Value) != "again" || resp.Kvs[0].CreateRevision != rev {
+		t.Fatalf("range after compacting at the delete-then-put: %v, %v; want a=again created at %d", resp, err, rev)
+	}
+	// On disk: the put, and b's tombstone at the compaction revision
+	// (kept, as every tombstone exactly there is); a's tombstone is gone.
+	var onDisk []string
+	s.mu.RLock()
+	c := s.be.keyB.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		r, tomb := parseRevKey(k)
+		kv, err := decodeKV(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onDisk = append(onDisk, fmt.Sprintf("%d_%d %s tomb=%v", r.main, r.sub, kv.Key, tomb))
+	}
+	s.mu.RUnlock()
+	if want := []string{fmt.Sprintf("%d_1 b tomb=true", rev), fmt.Sprintf("%d_2 a tomb=false", rev)}; !slices.Equal(onDisk, want) {
+		t.Errorf("on disk after the compaction: %q, want %q", onDisk, want)
+	}
+	// And after a restart, from the file alone.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(s.path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if resp, err := s2.Range(&pb.RangeRequest{Key: []byte("a")}); err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "again" {
+		t.Errorf("range after reopening: %v, %v", resp, err)
 	}
 }

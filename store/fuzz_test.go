@@ -148,11 +148,18 @@ func FuzzApply(f *testing.F) {
 					return m.del(next, func(k string, _ *mvccpb.KeyValue) bool { return k >= lo && k < hi })
 				})
 			case 3: // txn: if version(a) == c%3 then put a else delete b
+				// and, when c is odd, put b again (a new generation at the
+				// revision that ended the old one)
 				ka, kb := fuzzKey(a), fuzzKey(b)
+				failure := []*pb.RequestOp{{Request: &pb.RequestOp_RequestDeleteRange{RequestDeleteRange: &pb.DeleteRangeRequest{Key: []byte(kb)}}}}
+				again := c%2 == 1
+				if again {
+					failure = append(failure, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte(kb), Value: []byte{c}}}})
+				}
 				req = &pb.InternalRaftRequest{Txn: &pb.TxnRequest{
 					Compare: []*pb.Compare{{Key: []byte(ka), Target: pb.Compare_VERSION, Result: pb.Compare_EQUAL, TargetUnion: &pb.Compare_Version{Version: int64(c % 3)}}},
 					Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte(ka), Value: []byte{c}}}}},
-					Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestDeleteRange{RequestDeleteRange: &pb.DeleteRangeRequest{Key: []byte(kb)}}}},
+					Failure: failure,
 				}}
 				var ver int64
 				if kv := m.kvs[ka]; kv != nil {
@@ -163,7 +170,12 @@ func FuzzApply(f *testing.F) {
 						m.put(ka, []byte{c}, 0, next)
 						return true
 					}
-					return m.del(next, func(k string, _ *mvccpb.KeyValue) bool { return k == kb })
+					deleted := m.del(next, func(k string, _ *mvccpb.KeyValue) bool { return k == kb })
+					if again {
+						m.put(kb, []byte{c}, 0, next)
+						return true
+					}
+					return deleted
 				})
 			case 4: // compaction; the watch is read first, so no compaction
 				// passes it by (that would cancel it, as etcd does)

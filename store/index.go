@@ -115,6 +115,12 @@ func (ki *keyIndex) doCompact(atRev int64, available map[revision]struct{}) (gen
 		}
 		genIdx++
 	}
+	// A txn that deletes the key and puts it again ends one generation and
+	// starts the next at the same main revision: when that is atRev, the
+	// key's state at atRev is in the later one.
+	for genIdx+1 < len(ki.gens) && !ki.gens[genIdx+1].empty() && ki.gens[genIdx+1].revs[0].main <= atRev {
+		genIdx++
+	}
 	g := &ki.gens[genIdx]
 	revIdx = -1
 	for n := len(g.revs) - 1; n >= 0; n-- {
