@@ -14,6 +14,8 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/tendkv/tend/store"
 )
 
 // The tests run the built binary against a real etcd, as a user would.
@@ -459,7 +461,7 @@ func TestCompactAndSnapshot(t *testing.T) {
 	if _, err := os.Stat(file + ".part"); !os.IsNotExist(err) {
 		t.Errorf("%s.part left behind: %v", file, err)
 	}
-	if err := verifySnapshot(file, fileSize(t, file)); err != nil {
+	if err := store.VerifySnapshot(file); err != nil {
 		t.Errorf("saved snapshot does not verify: %v", err)
 	}
 	// A corrupted copy is refused.
@@ -467,17 +469,9 @@ func TestCompactAndSnapshot(t *testing.T) {
 	b[len(b)/2] ^= 0xff
 	bad := filepath.Join(dir, "bad.db")
 	os.WriteFile(bad, b, 0o600)
-	if err := verifySnapshot(bad, int64(len(b))); err == nil || !strings.Contains(err.Error(), "SHA-256 mismatch") {
+	if err := store.VerifySnapshot(bad); err == nil || !strings.Contains(err.Error(), "SHA-256 mismatch") {
 		t.Errorf("corrupted snapshot: %v, want a SHA-256 mismatch", err)
 	}
-}
-
-func fileSize(t *testing.T, path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
 }
 
 func TestUsageErrorsNameTheFix(t *testing.T) {

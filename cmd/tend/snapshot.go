@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,13 +8,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	bolt "go.etcd.io/bbolt"
+
+	"github.com/tendkv/tend/cluster"
+	"github.com/tendkv/tend/store"
 )
 
 func newSnapshotCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot",
-		Short: "Save a member's backend database",
+		Short: "Save a member's backend database, or restore one into a new member's data dir",
 	}
 	cf := addClientFlags(cmd)
 	save := &cobra.Command{
@@ -61,7 +60,44 @@ written.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(save)
+	var (
+		dataDir  string
+		skipHash bool
+	)
+	restore := &cobra.Command{
+		Use:   "restore FILE --data-dir DIR",
+		Short: "Make DIR the data dir of a member that starts a new cluster from the snapshot FILE",
+		Long: `Restore checks the snapshot FILE (saved by tend snapshot save or etcdctl
+snapshot save, from tend or from etcd) and writes its database into
+--data-dir as the store of a member that starts a new cluster: every key,
+revision, lease and user is kept; the old cluster's log position is not. As
+with etcdutl snapshot restore, restore the same file once per member of the
+new cluster, each into its own data dir, then start each member with
+tend server --data-dir DIR, its usual flags and --initial-cluster-state new;
+its WAL and membership come from those flags. --skip-hash-check restores a
+database file copied out of a data dir (member/snap/db), which has no
+SHA-256 trailer.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cf.checkWriteOut("snapshot restore", "simple", "json"); err != nil {
+				return err
+			}
+			info, err := cluster.RestoreSnapshot(args[0], dataDir, skipHash)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if cf.writeOut == "json" {
+				return printJSON(out, map[string]any{"data_dir": dataDir, "revision": info.Revision, "revisions": info.Revisions, "size": info.Size})
+			}
+			fmt.Fprintf(out, "Restored %s into %s (revision %d, %d revisions, %d bytes)\n", args[0], dataDir, info.Revision, info.Revisions, info.Size)
+			fmt.Fprintf(out, "Start the member with: tend server --data-dir %s --initial-cluster-state new and its --name, --initial-cluster and URLs\n", dataDir)
+			return nil
+		},
+	}
+	restore.Flags().StringVar(&dataDir, "data-dir", "default.etcd", "the new member's data dir (must hold no member)")
+	restore.Flags().BoolVar(&skipHash, "skip-hash-check", false, "restore a file without the SHA-256 trailer snapshots carry (a member/snap/db copied from a data dir)")
+	cmd.AddCommand(save, restore)
 	return cmd
 }
 
@@ -88,7 +124,7 @@ func writeSnapshot(path string, r io.Reader) (size int64, err error) {
 	if err = f.Close(); err != nil {
 		return 0, fmt.Errorf("close %s: %w", part, err)
 	}
-	if err = verifySnapshot(part, size); err != nil {
+	if err = store.VerifySnapshot(part); err != nil {
 		return 0, err
 	}
 	if err = os.Rename(part, path); err != nil {
@@ -99,44 +135,4 @@ func writeSnapshot(path string, r io.Reader) (size int64, err error) {
 		d.Close()
 	}
 	return size, nil
-}
-
-// verifySnapshot checks the SHA-256 trailer the member appends to the
-// database and that the database opens with bbolt.
-func verifySnapshot(path string, size int64) error {
-	if size%512 != sha256.Size {
-		return fmt.Errorf("snapshot %s: %d bytes has no SHA-256 trailer (the member sent a truncated stream; retry)", path, size)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("verify snapshot %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.CopyN(h, f, size-sha256.Size); err != nil {
-		return fmt.Errorf("verify snapshot %s: %w", path, err)
-	}
-	want := make([]byte, sha256.Size)
-	if _, err := io.ReadFull(f, want); err != nil {
-		return fmt.Errorf("verify snapshot %s: %w", path, err)
-	}
-	if !bytes.Equal(h.Sum(nil), want) {
-		return fmt.Errorf("snapshot %s: SHA-256 mismatch (the stream was corrupted; retry)", path)
-	}
-	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		return fmt.Errorf("snapshot %s is not a bbolt database: %w", path, err)
-	}
-	defer db.Close()
-	buckets := 0
-	err = db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func([]byte, *bolt.Bucket) error { buckets++; return nil })
-	})
-	if err != nil {
-		return fmt.Errorf("read snapshot %s: %w", path, err)
-	}
-	if buckets == 0 {
-		return errors.New("snapshot " + path + " holds no buckets (not a member database)")
-	}
-	return nil
 }
