@@ -22,7 +22,7 @@ func newEndpointCmd() *cobra.Command {
 	}
 	cf := addClientFlags(cmd)
 	cmd.PersistentFlags().BoolVar(&all, "cluster", false, "use every member's client URLs instead of --endpoints")
-	cmd.AddCommand(endpointHealthCmd(cf, &all), endpointStatusCmd(cf, &all))
+	cmd.AddCommand(endpointHealthCmd(cf, &all), endpointStatusCmd(cf, &all), endpointHashKVCmd(cf, &all))
 	return cmd
 }
 
@@ -227,4 +227,64 @@ func endpointStatusCmd(cf *clientFlags, all *bool) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// endpointHashKV is one line of endpoint hashkv -w json, as etcdctl's.
+type endpointHashKV struct {
+	Endpoint string                   `json:"Endpoint"`
+	HashKV   *clientv3.HashKVResponse `json:"HashKV"`
+}
+
+var hashKVHeader = []string{"endpoint", "hash", "hash revision"}
+
+// endpointHashKVCmd is etcdctl's endpoint hashkv: each member's hash of
+// the keyspace's history up to --rev, equal on every member that applied
+// the same requests.
+func endpointHashKVCmd(cf *clientFlags, all *bool) *cobra.Command {
+	var rev int64
+	cmd := &cobra.Command{
+		Use:   "hashkv",
+		Short: "Print each endpoint's hash of the keyspace history (equal on members that agree)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cf.checkWriteOut("endpoint hashkv", "simple", "table", "json"); err != nil {
+				return err
+			}
+			eps, err := clusterEndpoints(cmd.Context(), cf, *all)
+			if err != nil {
+				return err
+			}
+			cli, err := cf.client()
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			var hs []endpointHashKV
+			for _, ep := range eps {
+				ctx, cancel := cf.commandContext(cmd.Context())
+				resp, err := cli.HashKV(ctx, ep, rev)
+				cancel()
+				if err != nil {
+					return oneEndpoint(cf, ep).requestError(fmt.Sprintf("hashkv of %s", ep), err)
+				}
+				hs = append(hs, endpointHashKV{Endpoint: ep, HashKV: resp})
+			}
+			out := cmd.OutOrStdout()
+			if cf.writeOut == "json" {
+				return printJSON(out, hs)
+			}
+			var rows [][]string
+			for _, h := range hs {
+				rows = append(rows, []string{h.Endpoint, fmt.Sprint(h.HashKV.Hash), fmt.Sprint(h.HashKV.HashRevision)})
+			}
+			if cf.writeOut == "table" {
+				printTable(out, hashKVHeader, rows)
+			} else {
+				printRows(out, rows)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Int64Var(&rev, "rev", 0, "maximum revision to hash (default: latest revision)")
+	return cmd
 }

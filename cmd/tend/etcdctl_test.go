@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tendkv/tend/internal/testenv"
 )
@@ -82,5 +83,62 @@ func TestOutputMatchesEtcdctl(t *testing.T) {
 	}
 	if want, _ := ctl("get", "--prefix", "--keys-only", "/ctl/"); !strings.Contains(want, "/ctl/a\n\n") {
 		t.Errorf("etcdctl --keys-only = %q; README's description of the difference is out of date", want)
+	}
+}
+
+// tend endpoint hashkv prints what etcdctl's does, against a private etcd
+// and a private tend member (no other test writes between the two calls),
+// with and without --rev; on a three-member tend cluster every member
+// reports the same hash.
+func TestEndpointHashKVMatchesEtcdctl(t *testing.T) {
+	t.Parallel()
+	_, etcdctl := testenv.EtcdBinaries(t)
+	etcdEP, stopEtcd, err := startEtcd(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopEtcd()
+	tendEP, stopTend, err := startTendMember(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopTend()
+	for _, ep := range []string{etcdEP, tendEP} {
+		for i := range 3 {
+			okAt(t, ep, "put", fmt.Sprint("/hk/", i), fmt.Sprint("v", i))
+		}
+		for _, args := range [][]string{{"endpoint", "hashkv"}, {"endpoint", "hashkv", "-w", "json"}, {"endpoint", "hashkv", "--rev", "3"}} {
+			want, err := exec.Command(etcdctl, append([]string{"--endpoints", ep}, args...)...).Output()
+			if err != nil {
+				t.Fatalf("etcdctl %q: %v", args, err)
+			}
+			if got := okAt(t, ep, args...); got != string(want) {
+				t.Errorf("tend %q against %s:\n got %q\netcdctl %q", args, ep, got, want)
+			}
+		}
+	}
+
+	// A follower may not have applied the last put yet: ask until every
+	// member has, then they must agree.
+	up := startClusterUp(t, t.TempDir())
+	okAt(t, up.eps[0], "put", "/hk/c", "v")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lines := strings.Split(strings.TrimSpace(okAt(t, up.eps[0], "endpoint", "hashkv", "--cluster")), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("endpoint hashkv --cluster printed %q, want one line per member", lines)
+		}
+		same := true
+		for _, l := range lines[1:] {
+			_, rest, _ := strings.Cut(l, ", ")
+			same = same && rest == strings.SplitN(lines[0], ", ", 2)[1]
+		}
+		if same {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members disagree for 10s: %q", lines)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
