@@ -296,6 +296,11 @@ func TestSnapshotRestore(t *testing.T) {
 			var rev int64
 			fmt.Sscanf(string(out)[strings.Index(string(out), "(revision ")+len("(revision "):], "%d", &rev)
 
+			// etcdutl's cluster flags are refused, naming where they go.
+			if out, err := exec.Command(tendBin, "snapshot", "restore", snap, "--data-dir", t.TempDir(), "--name", "m1").CombinedOutput(); err == nil ||
+				!strings.Contains(string(out), "--name: tend snapshot restore takes no cluster flags") || !strings.Contains(string(out), "give --name to tend server") {
+				t.Errorf("restore --name: %v %s", err, out)
+			}
 			// A second restore into the same dir is refused.
 			if out, err := exec.Command(tendBin, "snapshot", "restore", snap, "--data-dir", dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "already holds a member") {
 				t.Errorf("restore over a member: %v %s", err, out)

@@ -82,6 +82,11 @@ SHA-256 trailer.`,
 			if err := cf.checkWriteOut("snapshot restore", "simple", "json"); err != nil {
 				return err
 			}
+			for _, name := range etcdutlClusterFlags {
+				if cmd.Flags().Changed(name) {
+					return fmt.Errorf("--%s: tend snapshot restore takes no cluster flags, unlike etcdutl's; give --%s to tend server when it starts on --data-dir, with --initial-cluster-state new", name, name)
+				}
+			}
 			info, err := cluster.RestoreSnapshot(args[0], dataDir, skipHash)
 			if err != nil {
 				return err
@@ -97,9 +102,17 @@ SHA-256 trailer.`,
 	}
 	restore.Flags().StringVar(&dataDir, "data-dir", "default.etcd", "the new member's data dir (must hold no member)")
 	restore.Flags().BoolVar(&skipHash, "skip-hash-check", false, "restore a file without the SHA-256 trailer snapshots carry (a member/snap/db copied from a data dir)")
+	for _, name := range etcdutlClusterFlags {
+		restore.Flags().String(name, "", "")
+		restore.Flags().MarkHidden(name)
+	}
 	cmd.AddCommand(save, restore)
 	return cmd
 }
+
+// etcdutlClusterFlags are etcdutl snapshot restore's flags that tend
+// server takes instead: restore refuses them, naming where they go.
+var etcdutlClusterFlags = []string{"name", "initial-cluster", "initial-cluster-token", "initial-advertise-peer-urls"}
 
 // writeSnapshot copies r to path+".part", verifies it, fsyncs it and renames
 // it to path.
