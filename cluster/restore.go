@@ -16,19 +16,19 @@ import (
 // --initial-cluster-state new). Every member of the new cluster restores
 // the same file into its own data dir. dataDir must hold no member yet;
 // on failure nothing is left in it.
-func RestoreSnapshot(snapshot, dataDir string, skipHashCheck bool) (store.FileInfo, error) {
+func RestoreSnapshot(snapshot, dataDir string, skipHashCheck bool) (store.FileStatus, error) {
 	memberDir := filepath.Join(dataDir, "member")
 	if _, err := os.Stat(memberDir); err == nil {
-		return store.FileInfo{}, fmt.Errorf("--data-dir %s already holds a member (%s): restore into a new data dir", dataDir, memberDir)
+		return store.FileStatus{}, fmt.Errorf("--data-dir %s already holds a member (%s): restore into a new data dir", dataDir, memberDir)
 	}
 	snapDir := filepath.Join(memberDir, "snap")
 	if err := os.MkdirAll(snapDir, 0o700); err != nil {
-		return store.FileInfo{}, fmt.Errorf("create %s: %w", snapDir, err)
+		return store.FileStatus{}, fmt.Errorf("create %s: %w", snapDir, err)
 	}
 	db := filepath.Join(snapDir, "db")
 	if err := store.RestoreFile(snapshot, db, skipHashCheck); err != nil {
 		os.RemoveAll(memberDir)
-		return store.FileInfo{}, err
+		return store.FileStatus{}, err
 	}
-	return store.Inspect(db)
+	return store.Status(db)
 }

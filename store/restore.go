@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -172,35 +174,80 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// FileInfo describes a database file.
-type FileInfo struct {
-	// Revision is the newest revision in the file, Revisions how many it
-	// holds (every kept version of every key, tombstones included).
-	Revision  int64 `json:"revision"`
-	Revisions int64 `json:"revisions"`
-	Size      int64 `json:"size"`
+// FileStatus describes a database file, as etcdutl snapshot status does.
+type FileStatus struct {
+	// Hash is the CRC-32 (Castagnoli) of every bucket's name and of its
+	// keys and values, in bbolt's order (etcdutl's).
+	Hash uint32 `json:"hash"`
+	// Revision is the newest revision in the file; TotalKey the keys live
+	// at it; TotalSize the file's size; Version its schema version ("" for
+	// a backend older than etcd 3.6).
+	Revision  int64  `json:"revision"`
+	TotalKey  int    `json:"totalKey"`
+	TotalSize int64  `json:"totalSize"`
+	Version   string `json:"version"`
 }
 
-// Inspect reads the database file at path (not in use by a store).
-func Inspect(path string) (FileInfo, error) {
-	var fi FileInfo
+// Status reads the database file (or snapshot) at path, not in use by a
+// store, after checking bbolt's page structure.
+func Status(path string) (FileStatus, error) {
+	var st FileStatus
+	if _, err := os.Stat(path); err != nil {
+		return st, err
+	}
 	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
-		return fi, fmt.Errorf("open %s: %w", path, err)
+		return st, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer db.Close()
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	live := map[string]bool{}
 	err = db.View(func(tx *bolt.Tx) error {
-		fi.Size = tx.Size()
-		b := tx.Bucket(keyBucket)
-		if b == nil {
-			return fmt.Errorf("%s has no %q bucket (not a member database)", path, keyBucket)
+		var problems []string
+		for err := range tx.Check() {
+			problems = append(problems, err.Error())
 		}
-		fi.Revisions = int64(b.Stats().KeyN)
-		if k, _ := b.Cursor().Last(); k != nil {
-			r, _ := parseRevKey(k)
-			fi.Revision = r.main
+		if len(problems) > 0 {
+			return fmt.Errorf("%s fails bbolt's integrity check (%d problems): %s", path, len(problems), strings.Join(problems, "; "))
+		}
+		st.TotalSize = tx.Size()
+		if meta := tx.Bucket(metaBucket); meta != nil {
+			st.Version = string(meta.Get(metaStorageVersion))
+		}
+		c := tx.Cursor()
+		for name, _ := c.First(); name != nil; name, _ = c.Next() {
+			b := tx.Bucket(name)
+			if b == nil {
+				return fmt.Errorf("%s: %q is not a bucket", path, name)
+			}
+			h.Write(name)
+			isKeys := bytes.Equal(name, keyBucket)
+			err := b.ForEach(func(k, v []byte) error {
+				h.Write(k)
+				h.Write(v)
+				if !isKeys {
+					return nil
+				}
+				r, tomb := parseRevKey(k)
+				st.Revision = r.main
+				kv, err := decodeKV(v)
+				if err != nil {
+					return fmt.Errorf("revision %d_%d: %w", r.main, r.sub, err)
+				}
+				if tomb {
+					delete(live, string(kv.Key))
+				} else {
+					live[string(kv.Key)] = true
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s: bucket %q: %w", path, name, err)
+			}
 		}
 		return nil
 	})
-	return fi, err
+	st.TotalKey = len(live)
+	st.Hash = h.Sum32()
+	return st, err
 }

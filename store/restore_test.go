@@ -43,9 +43,9 @@ func TestRestoreFile(t *testing.T) {
 	if err := RestoreFile(snap, db, false); err != nil {
 		t.Fatal(err)
 	}
-	info, err := Inspect(db)
-	if err != nil || info.Revision != rev || info.Revisions != 2 {
-		t.Errorf("Inspect = %+v, %v; want revision %d, 2 revisions", info, err, rev)
+	info, err := Status(db)
+	if err != nil || info.Revision != rev || info.TotalKey != 2 || info.Version != StorageVersion {
+		t.Errorf("Status = %+v, %v; want revision %d, 2 keys, version %s", info, err, rev, StorageVersion)
 	}
 	s, err := Open(db, Options{})
 	if err != nil {

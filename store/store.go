@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -244,8 +245,20 @@ func (s *Store) load() error {
 	if err := s.loadAlarms(); err != nil {
 		return err
 	}
+	// The schema version, as etcd records it in every backend since 3.6
+	// (etcdutl snapshot status prints it; etcd reads it on start).
+	if !bytes.Equal(meta.Get(metaStorageVersion), []byte(StorageVersion)) {
+		if err := s.be.putMeta(metaStorageVersion, []byte(StorageVersion)); err != nil {
+			return err
+		}
+		s.be.pending++
+	}
 	return s.loadAuth()
 }
+
+// StorageVersion is the backend schema the store keeps: etcd's bucket
+// layout as etcd 3.7 writes it.
+const StorageVersion = "3.7.0"
 
 func (s *Store) setRev(rev int64) {
 	s.rev = rev

@@ -9,6 +9,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/version"
+
+	"github.com/tendkv/tend/store"
 )
 
 type maintenanceServer struct {
@@ -149,6 +151,6 @@ func (s *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream pb.Maintenanc
 	return stream.Send(&pb.SnapshotResponse{Blob: h.Sum(nil), Version: storageVersion})
 }
 
-// storageVersion is the backend schema tend keeps: etcd's bucket layout as
-// etcd 3.7 writes it, so Status and Snapshot report it as etcd does.
-const storageVersion = "3.7.0"
+// storageVersion is the backend schema the store keeps, reported in Status
+// and Snapshot as etcd reports its own.
+const storageVersion = store.StorageVersion

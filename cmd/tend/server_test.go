@@ -290,7 +290,7 @@ func TestSnapshotRestore(t *testing.T) {
 
 			dir := filepath.Join(t.TempDir(), "restored")
 			out, err := exec.Command(tendBin, "snapshot", "restore", snap, "--data-dir", dir).CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "Restored "+snap+" into "+dir+" (revision ") {
+			if err != nil || !strings.Contains(string(out), "Restored "+snap+" into "+dir+" (revision ") || !strings.Contains(string(out), " keys, ") {
 				t.Fatalf("snapshot restore: %v\n%s", err, out)
 			}
 			var rev int64
@@ -377,5 +377,85 @@ func TestSnapshotRestoreCluster(t *testing.T) {
 	for _, ep := range up.eps {
 		want(t, "restored key through "+ep, okAt(t, ep, "get", prefix+"k"), "v")
 		want(t, "write after the restore through "+ep, okAt(t, ep, "get", prefix+"after"), "x")
+	}
+}
+
+// tend snapshot status prints what etcdutl snapshot status prints, for a
+// snapshot of tend and one of etcd (the table only differs in style).
+func TestSnapshotStatusMatchesEtcdutl(t *testing.T) {
+	t.Parallel()
+	etcdutl := testenv.Etcdutl(t)
+	for _, src := range []struct{ name, endpoint string }{{"tend", tendEndpoint}, {"etcd", etcdEndpoint}} {
+		snap := filepath.Join(t.TempDir(), src.name+".db")
+		okAt(t, src.endpoint, "snapshot", "save", snap)
+		for _, args := range [][]string{{"snapshot", "status", snap}, {"snapshot", "status", "-w", "json", snap}} {
+			want, err := exec.Command(etcdutl, args...).Output()
+			if err != nil {
+				t.Fatalf("etcdutl %q: %v", args, err)
+			}
+			got, err := exec.Command(tendBin, args...).Output()
+			if err != nil || string(got) != string(want) {
+				t.Errorf("tend %q (%s snapshot): %v\n got %q\netcdutl %q", args, src.name, err, got, want)
+			}
+			if !strings.Contains(string(got), "3.7.0") {
+				t.Errorf("tend %q (%s snapshot) = %q: no storage version", args, src.name, got)
+			}
+		}
+	}
+	if out, err := exec.Command(tendBin, "snapshot", "status", filepath.Join(t.TempDir(), "none.db")).CombinedOutput(); err == nil || !strings.Contains(string(out), "no such file") {
+		t.Errorf("status of a missing file: %v %s", err, out)
+	}
+}
+
+// The other way: etcdutl snapshot restore takes a snapshot of tend, and
+// the real etcd started on the restored data dir serves tend's keys and
+// leases and writes on after their revision.
+func TestSnapshotRestoresIntoEtcd(t *testing.T) {
+	t.Parallel()
+	etcdBin, _ := testenv.EtcdBinaries(t)
+	etcdutl := testenv.Etcdutl(t)
+	prefix := fmt.Sprintf("/to-etcd-%d/", time.Now().UnixNano())
+	okAt(t, tendEndpoint, "put", prefix+"a", "1")
+	okAt(t, tendEndpoint, "put", prefix+"b", "2")
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	okAt(t, tendEndpoint, "snapshot", "save", snap)
+	st, err := exec.Command(tendBin, "snapshot", "status", "-w", "json", snap).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status struct{ Revision int64 }
+	if err := json.Unmarshal(st, &status); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := filepath.Join(t.TempDir(), "etcd")
+	cp, pp := freeport.Port(t), freeport.Port(t)
+	cu, pu := fmt.Sprintf("http://127.0.0.1:%d", cp), fmt.Sprintf("http://127.0.0.1:%d", pp)
+	if out, err := exec.Command(etcdutl, "snapshot", "restore", snap, "--data-dir", dir, "--name", "e1",
+		"--initial-cluster", "e1="+pu, "--initial-advertise-peer-urls", pu).CombinedOutput(); err != nil {
+		t.Fatalf("etcdutl snapshot restore of a tend snapshot: %v\n%s", err, out)
+	}
+	e := exec.Command(etcdBin, "--name", "e1", "--data-dir", dir, "--listen-client-urls", cu, "--advertise-client-urls", cu,
+		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu, "--initial-cluster", "e1="+pu, "--log-level", "error")
+	var stderr bytes.Buffer
+	e.Stderr = &stderr
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { e.Process.Kill(); e.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for tendAt(t, cu, nil, "endpoint", "health").err != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd on the restored data dir is not healthy within 20s:\n%s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	want(t, "a from tend, read from etcd", okAt(t, cu, "get", prefix+"a"), "1")
+	want(t, "b from tend, read from etcd", okAt(t, cu, "get", prefix+"b"), "2")
+	var put struct {
+		Header struct{ Revision int64 } `json:"header"`
+	}
+	if err := json.Unmarshal([]byte(okAt(t, cu, "put", prefix+"c", "3", "-w", "json")), &put); err != nil || put.Header.Revision != status.Revision+1 {
+		t.Errorf("first write to etcd after the restore at revision %d (%v), want %d", put.Header.Revision, err, status.Revision+1)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/tendkv/tend/cluster"
@@ -16,7 +17,7 @@ import (
 func newSnapshotCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot",
-		Short: "Save a member's backend database, or restore one into a new member's data dir",
+		Short: "Save a member's backend database, restore one into a new member's data dir, or describe one",
 	}
 	cf := addClientFlags(cmd)
 	save := &cobra.Command{
@@ -93,9 +94,9 @@ SHA-256 trailer.`,
 			}
 			out := cmd.OutOrStdout()
 			if cf.writeOut == "json" {
-				return printJSON(out, map[string]any{"data_dir": dataDir, "revision": info.Revision, "revisions": info.Revisions, "size": info.Size})
+				return printJSON(out, map[string]any{"data_dir": dataDir, "status": info})
 			}
-			fmt.Fprintf(out, "Restored %s into %s (revision %d, %d revisions, %d bytes)\n", args[0], dataDir, info.Revision, info.Revisions, info.Size)
+			fmt.Fprintf(out, "Restored %s into %s (revision %d, %d keys, %s)\n", args[0], dataDir, info.Revision, info.TotalKey, humanize.Bytes(uint64(info.TotalSize)))
 			fmt.Fprintf(out, "Start the member with: tend server --data-dir %s --initial-cluster-state new and its --name, --initial-cluster and URLs\n", dataDir)
 			return nil
 		},
@@ -106,7 +107,36 @@ SHA-256 trailer.`,
 		restore.Flags().String(name, "", "")
 		restore.Flags().MarkHidden(name)
 	}
-	cmd.AddCommand(save, restore)
+	status := &cobra.Command{
+		Use:   "status FILE",
+		Short: "Print a snapshot's (or a database file's) hash, revision, key count, size and version, as etcdutl's",
+		Long: `Status checks FILE's bbolt structure and prints what etcdutl snapshot
+status prints: the CRC-32 of its buckets' contents (equal for equal files,
+whoever wrote them), the newest revision, the keys live at it, the file's
+size and its schema version.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cf.checkWriteOut("snapshot status", "simple", "table", "json"); err != nil {
+				return err
+			}
+			st, err := store.Status(args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if cf.writeOut == "json" {
+				return printJSON(out, st)
+			}
+			rows := [][]string{{fmt.Sprintf("%x", st.Hash), fmt.Sprint(st.Revision), fmt.Sprint(st.TotalKey), humanize.Bytes(uint64(st.TotalSize)), st.Version}}
+			if cf.writeOut == "table" {
+				printTable(out, []string{"hash", "revision", "total keys", "total size", "version"}, rows)
+			} else {
+				printRows(out, rows)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(save, restore, status)
 	return cmd
 }
 

@@ -20,8 +20,24 @@ var (
 	etcdErr  error
 )
 
+// Etcdutl returns the path of a real etcdutl of EtcdVersion (snapshot
+// restore and status for etcd), built with EtcdBinaries' etcd and etcdctl.
+func Etcdutl(t testing.TB) string {
+	t.Helper()
+	EtcdBinaries(t)
+	return filepath.Join(etcdDir, "etcdutl")
+}
+
+// referenceTools are the programs of the reference build and their main
+// packages.
+var referenceTools = []struct{ name, pkg string }{
+	{"etcd", "go.etcd.io/etcd/server/v3"},
+	{"etcdctl", "go.etcd.io/etcd/etcdctl/v3"},
+	{"etcdutl", "go.etcd.io/etcd/etcdutl/v3"},
+}
+
 // EtcdBinaries returns the paths of a real etcd and etcdctl of EtcdVersion,
-// building them on first use into $XDG_CACHE_HOME/tend/etcd-<version> (or
+// building them (and etcdutl) on first use into $XDG_CACHE_HOME/tend/etcd-<version> (or
 // ~/.cache/tend/...; TEND_CACHE overrides) in a throwaway module, exactly as
 // bench/build-etcd.sh does. If they cannot be built (no network for the
 // module proxy, no go command) the test skips, or fails with TEND_E2E=require.
@@ -66,7 +82,11 @@ func buildEtcd() (string, error) {
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 
-	if executable(filepath.Join(out, "etcd")) && executable(filepath.Join(out, "etcdctl")) {
+	built := true
+	for _, tool := range referenceTools {
+		built = built && executable(filepath.Join(out, tool.name))
+	}
+	if built {
 		return out, nil
 	}
 	work, err := os.MkdirTemp("", "tend-etcd-build-")
@@ -74,11 +94,13 @@ func buildEtcd() (string, error) {
 		return "", fmt.Errorf("create build directory: %w", err)
 	}
 	defer os.RemoveAll(work)
-	steps := [][]string{
-		{"go", "mod", "init", "tend-reference-etcd"},
-		{"go", "get", "go.etcd.io/etcd/server/v3@" + EtcdVersion, "go.etcd.io/etcd/etcdctl/v3@" + EtcdVersion},
-		{"go", "build", "-o", filepath.Join(out, "etcd.tmp"), "go.etcd.io/etcd/server/v3"},
-		{"go", "build", "-o", filepath.Join(out, "etcdctl.tmp"), "go.etcd.io/etcd/etcdctl/v3"},
+	get := []string{"go", "get"}
+	for _, tool := range referenceTools {
+		get = append(get, tool.pkg+"@"+EtcdVersion)
+	}
+	steps := [][]string{{"go", "mod", "init", "tend-reference-etcd"}, get}
+	for _, tool := range referenceTools {
+		steps = append(steps, []string{"go", "build", "-o", filepath.Join(out, tool.name+".tmp"), tool.pkg})
 	}
 	for _, s := range steps {
 		cmd := exec.Command(s[0], s[1:]...)
@@ -88,9 +110,9 @@ func buildEtcd() (string, error) {
 			return "", fmt.Errorf("%v: %w\n%s", s, err, b)
 		}
 	}
-	for _, name := range []string{"etcd", "etcdctl"} {
-		if err := os.Rename(filepath.Join(out, name+".tmp"), filepath.Join(out, name)); err != nil {
-			return "", fmt.Errorf("install %s: %w", name, err)
+	for _, tool := range referenceTools {
+		if err := os.Rename(filepath.Join(out, tool.name+".tmp"), filepath.Join(out, tool.name)); err != nil {
+			return "", fmt.Errorf("install %s: %w", tool.name, err)
 		}
 	}
 	return out, nil
