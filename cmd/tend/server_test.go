@@ -280,7 +280,7 @@ func TestSnapshotRestore(t *testing.T) {
 	for _, src := range []struct{ name, endpoint string }{{"tend", tendEndpoint}, {"etcd", etcdEndpoint}} {
 		t.Run(src.name, func(t *testing.T) {
 			t.Parallel()
-			prefix := fmt.Sprintf("/restore-%s-%d/", src.name, time.Now().UnixNano())
+			prefix := fmt.Sprintf("/snapshot-restore-%s-%d/", src.name, time.Now().UnixNano())
 			for i := range 3 {
 				okAt(t, src.endpoint, "put", fmt.Sprintf("%sk%d", prefix, i), fmt.Sprint("v", i))
 			}
@@ -362,7 +362,7 @@ func TestSnapshotRestore(t *testing.T) {
 // <data-dir>/m1...). Every member serves the snapshot's keys and the
 // writes after it.
 func TestSnapshotRestoreCluster(t *testing.T) {
-	prefix := fmt.Sprintf("/restore-cluster-%d/", time.Now().UnixNano())
+	prefix := fmt.Sprintf("/snapshot-restore-cluster-%d/", time.Now().UnixNano())
 	okAt(t, tendEndpoint, "put", prefix+"k", "v")
 	snap := filepath.Join(t.TempDir(), "snap.db")
 	okAt(t, tendEndpoint, "snapshot", "save", snap)
