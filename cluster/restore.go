@@ -15,8 +15,8 @@ import (
 // it starts, from its own flags (--initial-cluster and the rest, with
 // --initial-cluster-state new). Every member of the new cluster restores
 // the same file into its own data dir. dataDir must hold no member yet;
-// on failure nothing is left in it.
-func RestoreSnapshot(snapshot, dataDir string, skipHashCheck bool) (store.FileStatus, error) {
+// on failure nothing is left in it. bump is store.RestoreFile's.
+func RestoreSnapshot(snapshot, dataDir string, skipHashCheck bool, bump int64) (store.FileStatus, error) {
 	memberDir := filepath.Join(dataDir, "member")
 	if _, err := os.Stat(memberDir); err == nil {
 		return store.FileStatus{}, fmt.Errorf("--data-dir %s already holds a member (%s): restore into a new data dir", dataDir, memberDir)
@@ -26,7 +26,7 @@ func RestoreSnapshot(snapshot, dataDir string, skipHashCheck bool) (store.FileSt
 		return store.FileStatus{}, fmt.Errorf("create %s: %w", snapDir, err)
 	}
 	db := filepath.Join(snapDir, "db")
-	if err := store.RestoreFile(snapshot, db, skipHashCheck); err != nil {
+	if err := store.RestoreFile(snapshot, db, skipHashCheck, bump); err != nil {
 		os.RemoveAll(memberDir)
 		return store.FileStatus{}, err
 	}

@@ -78,7 +78,16 @@ func checkDatabase(path, what string) error {
 // first, unless skipHashCheck (for a database file copied from a data
 // dir, which has none). dbPath must not exist; it appears whole or not at
 // all.
-func RestoreFile(snapshot, dbPath string, skipHashCheck bool) (err error) {
+//
+// A bump above zero moves the revision on by that much and marks it
+// compacted (etcdutl's --bump-revision with --mark-compacted): a client
+// that watched the old cluster past the snapshot's revision then gets
+// "compacted" and reads again, instead of waiting for revisions the new
+// cluster's history will reuse.
+func RestoreFile(snapshot, dbPath string, skipHashCheck bool, bump int64) (err error) {
+	if bump < 0 {
+		return fmt.Errorf("restore: a revision bump of %d: cannot be negative", bump)
+	}
 	fi, err := os.Stat(snapshot)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", snapshot, err)
@@ -123,7 +132,23 @@ func RestoreFile(snapshot, dbPath string, skipHashCheck bool) (err error) {
 				return err
 			}
 		}
-		return nil
+		if bump == 0 {
+			return nil
+		}
+		// The store opens at the scheduled compaction's revision when
+		// that is past its newest one, and finishes the compaction.
+		latest := int64(0)
+		if keys := tx.Bucket(keyBucket); keys != nil {
+			if k, _ := keys.Cursor().Last(); k != nil {
+				r, _ := parseRevKey(k)
+				latest = r.main
+			}
+		}
+		if v := meta.Get(metaScheduledCompact); len(v) >= revBytesLen {
+			r, _ := parseRevKey(v)
+			latest = max(latest, r.main)
+		}
+		return meta.Put(metaScheduledCompact, revKey(revision{main: latest + bump}, false))
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr

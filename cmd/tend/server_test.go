@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tendkv/tend/internal/freeport"
+	"github.com/tendkv/tend/internal/lockedbuf"
 	"github.com/tendkv/tend/internal/testenv"
 )
 
@@ -457,5 +458,75 @@ func TestSnapshotRestoresIntoEtcd(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(okAt(t, cu, "put", prefix+"c", "3", "-w", "json")), &put); err != nil || put.Header.Revision != status.Revision+1 {
 		t.Errorf("first write to etcd after the restore at revision %d (%v), want %d", put.Header.Revision, err, status.Revision+1)
+	}
+}
+
+// Disaster recovery with a running agent: the cluster is restored from a
+// snapshot older than what the agent has rendered, with --bump-revision
+// and --mark-compacted, on the same endpoint. The agent's watch, resumed
+// past the snapshot's revision, is told "compacted": it reads again,
+// renders the snapshot's value, and follows the writes after the restore.
+func TestAgentFollowsARestoreWithBump(t *testing.T) {
+	t.Parallel()
+	cp, pp := freeport.Port(t), freeport.Port(t)
+	ep := fmt.Sprintf("http://127.0.0.1:%d", cp)
+	old := startServer(t, filepath.Join(t.TempDir(), "old"), cp, pp)
+	okAt(t, ep, "put", "/dr/v", "in-snapshot")
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	okAt(t, ep, "snapshot", "save", snap)
+	for i := range 5 {
+		okAt(t, ep, "put", "/dr/v", fmt.Sprint("later-", i))
+	}
+
+	dir := t.TempDir()
+	conf := "store {\n  endpoints = [\"" + ep + "\"]\n}\n" +
+		"template \"v\" {\n  contents    = \"{{ key \\\"/dr/v\\\" }}\"\n  destination = \"v.conf\"\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "agent.hcl"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	agentCmd := exec.Command(tendBin, "agent", "--config", "agent.hcl", "--log-level", "debug")
+	agentCmd.Dir = dir
+	logs := &lockedbuf.Buffer{}
+	agentCmd.Stderr = logs
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { agentCmd.Process.Kill(); agentCmd.Wait() }()
+	file := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if b, _ := os.ReadFile(filepath.Join(dir, "v.conf")); string(b) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				b, _ := os.ReadFile(filepath.Join(dir, "v.conf"))
+				t.Fatalf("v.conf = %q, want %q within 30s; agent log:\n%s", b, want, logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	file("later-4")
+
+	old.cmd.Process.Kill()
+	old.done <- <-old.done // keep it for the cleanup
+	restored := filepath.Join(t.TempDir(), "restored")
+	if out, err := exec.Command(tendBin, "snapshot", "restore", snap, "--data-dir", restored, "--bump-revision", "1000", "--mark-compacted").CombinedOutput(); err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	startServer(t, restored, cp, pp)
+	file("in-snapshot")
+	okAt(t, ep, "put", "/dr/v", "after-restore")
+	file("after-restore")
+	if !strings.Contains(logs.String(), "compacted") {
+		t.Errorf("the agent did not log the compaction that made it read again:\n%s", logs.String())
+	}
+
+	// The flags go together, as etcdutl's.
+	for _, args := range [][]string{{"--bump-revision", "10"}, {"--mark-compacted"}} {
+		out, err := exec.Command(tendBin, append([]string{"snapshot", "restore", snap, "--data-dir", t.TempDir()}, args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--mark-compacted") || !strings.Contains(string(out), "--bump-revision") {
+			t.Errorf("restore %v: %v %s, want both flags named", args, err, out)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -62,8 +63,10 @@ written.`,
 		},
 	}
 	var (
-		dataDir  string
-		skipHash bool
+		dataDir       string
+		skipHash      bool
+		bump          uint64
+		markCompacted bool
 	)
 	restore := &cobra.Command{
 		Use:   "restore FILE --data-dir DIR",
@@ -77,7 +80,14 @@ new cluster, each into its own data dir, then start each member with
 tend server --data-dir DIR, its usual flags and --initial-cluster-state new;
 its WAL and membership come from those flags. --skip-hash-check restores a
 database file copied out of a data dir (member/snap/db), which has no
-SHA-256 trailer.`,
+SHA-256 trailer.
+
+An older snapshot takes the cluster back to revisions its clients have
+already seen: an agent that watched past the snapshot's revision would
+wait for revisions the new history reuses, and miss what they hold.
+--bump-revision N --mark-compacted (as etcdutl's) moves the revision on
+by N, past anything the old cluster reached, and marks it compacted, so
+such a watch is told "compacted" and the agent reads everything again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cf.checkWriteOut("snapshot restore", "simple", "json"); err != nil {
@@ -88,7 +98,15 @@ SHA-256 trailer.`,
 					return fmt.Errorf("--%s: tend snapshot restore takes no cluster flags, unlike etcdutl's; give --%s to tend server when it starts on --data-dir, with --initial-cluster-state new", name, name)
 				}
 			}
-			info, err := cluster.RestoreSnapshot(args[0], dataDir, skipHash)
+			switch {
+			case bump > 0 && !markCompacted:
+				return fmt.Errorf("--bump-revision %d needs --mark-compacted (as etcdutl's): clients that watched past the snapshot must be told to read again", bump)
+			case bump == 0 && markCompacted:
+				return fmt.Errorf("--mark-compacted needs --bump-revision N, the revisions to move on by")
+			case bump > math.MaxInt32:
+				return fmt.Errorf("--bump-revision %d: give at most %d", bump, math.MaxInt32)
+			}
+			info, err := cluster.RestoreSnapshot(args[0], dataDir, skipHash, int64(bump))
 			if err != nil {
 				return err
 			}
@@ -102,6 +120,8 @@ SHA-256 trailer.`,
 		},
 	}
 	restore.Flags().StringVar(&dataDir, "data-dir", "default.etcd", "the new member's data dir (must hold no member)")
+	restore.Flags().Uint64Var(&bump, "bump-revision", 0, "move the revision on by this much after the restore (with --mark-compacted)")
+	restore.Flags().BoolVar(&markCompacted, "mark-compacted", false, "mark the bumped revision compacted, so watches from before it are told to read again (needs --bump-revision)")
 	restore.Flags().BoolVar(&skipHash, "skip-hash-check", false, "restore a file without the SHA-256 trailer snapshots carry (a member/snap/db copied from a data dir)")
 	for _, name := range etcdutlClusterFlags {
 		restore.Flags().String(name, "", "")
