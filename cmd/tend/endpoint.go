@@ -50,6 +50,32 @@ func clusterEndpoints(ctx context.Context, cf *clientFlags, all bool) ([]string,
 	return eps, nil
 }
 
+// askEach asks every endpoint (--endpoints, or with --cluster every
+// member's) in turn with ask, each within --command-timeout; the first
+// failure ends it, named "<what> of <endpoint>".
+func askEach[T any](ctx context.Context, cf *clientFlags, all bool, what string, ask func(context.Context, *clientv3.Client, string) (T, error)) ([]T, error) {
+	eps, err := clusterEndpoints(ctx, cf, all)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := cf.client()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	var out []T
+	for _, ep := range eps {
+		actx, cancel := cf.commandContext(ctx)
+		v, err := ask(actx, cli, ep)
+		cancel()
+		if err != nil {
+			return nil, oneEndpoint(cf, ep).requestError(fmt.Sprintf("%s of %s", what, ep), err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // oneEndpoint returns a copy of cf that talks to ep only.
 func oneEndpoint(cf *clientFlags, ep string) *clientFlags {
 	c := *cf
@@ -170,24 +196,12 @@ func endpointStatusCmd(cf *clientFlags, all *bool) *cobra.Command {
 			if err := cf.checkWriteOut("endpoint status", "simple", "table", "json"); err != nil {
 				return err
 			}
-			eps, err := clusterEndpoints(cmd.Context(), cf, *all)
-			if err != nil {
-				return err
-			}
-			cli, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			var sts []endpointStatus
-			for _, ep := range eps {
-				ctx, cancel := cf.commandContext(cmd.Context())
+			sts, err := askEach(cmd.Context(), cf, *all, "status", func(ctx context.Context, cli *clientv3.Client, ep string) (endpointStatus, error) {
 				resp, err := cli.Status(ctx, ep)
-				cancel()
-				if err != nil {
-					return oneEndpoint(cf, ep).requestError(fmt.Sprintf("status of %s", ep), err)
-				}
-				sts = append(sts, endpointStatus{Endpoint: ep, Status: resp})
+				return endpointStatus{Endpoint: ep, Status: resp}, err
+			})
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			if cf.writeOut == "json" {
@@ -250,24 +264,12 @@ func endpointHashKVCmd(cf *clientFlags, all *bool) *cobra.Command {
 			if err := cf.checkWriteOut("endpoint hashkv", "simple", "table", "json"); err != nil {
 				return err
 			}
-			eps, err := clusterEndpoints(cmd.Context(), cf, *all)
-			if err != nil {
-				return err
-			}
-			cli, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			var hs []endpointHashKV
-			for _, ep := range eps {
-				ctx, cancel := cf.commandContext(cmd.Context())
+			hs, err := askEach(cmd.Context(), cf, *all, "hashkv", func(ctx context.Context, cli *clientv3.Client, ep string) (endpointHashKV, error) {
 				resp, err := cli.HashKV(ctx, ep, rev)
-				cancel()
-				if err != nil {
-					return oneEndpoint(cf, ep).requestError(fmt.Sprintf("hashkv of %s", ep), err)
-				}
-				hs = append(hs, endpointHashKV{Endpoint: ep, HashKV: resp})
+				return endpointHashKV{Endpoint: ep, HashKV: resp}, err
+			})
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			if cf.writeOut == "json" {
